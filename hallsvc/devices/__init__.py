@@ -1,0 +1,1 @@
+"""The hall's devices on MQTT: the wire vocabulary shared with firmware-sim/."""

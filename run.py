@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""hallsvc's command line.
+
+  python run.py serve --config configs/demo-hall.toml   run the hall
+  python run.py check-config FILE                        check a hall file (exit 2 if bad)
+  python run.py hash-secret [--api-key]                  make a hash for the hall file
+  python run.py openapi                                  print the OpenAPI document
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import secrets
+import sys
+
+from hallsvc import auth
+from hallsvc.config import ConfigError, HallConfig, load_hall_file
+from hallsvc.settings import Settings, SettingsError, resolve
+
+
+def _load(path: str) -> HallConfig:
+    try:
+        return load_hall_file(path)
+    except ConfigError as e:
+        for line in e.problems:
+            print(line, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _settings(cfg: HallConfig, args: argparse.Namespace) -> Settings:
+    try:
+        return resolve(cfg.server, os.environ, {
+            "database_url": args.database_url, "redis_url": args.redis_url,
+            "mqtt_url": args.mqtt_url, "http_host": args.host,
+            "http_port": None if args.port is None else str(args.port),
+            "state_dir": args.state_dir, "embedded_ports": args.embedded_ports})
+    except SettingsError as e:
+        print(f"hallsvc: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _banner(cfg: HallConfig, running: object) -> None:
+    from hallsvc.server import Running
+
+    assert isinstance(running, Running)
+    s = running.settings
+    state = (f"{s.state_dir.resolve()} (embedded: {', '.join(running.embedded)})"
+             if running.embedded else "(no embedded server)")
+    print(f"""
+hallsvc is serving {cfg.hall.name} ({cfg.hall.id})
+  API        {running.url}/api/v1/
+  API docs   {running.url}/docs   (OpenAPI: {running.url}/openapi.json)
+  PostgreSQL {s.database_url}
+  Redis      {s.redis_url}
+  MQTT       {s.mqtt_url}   (topic hallsvc/{cfg.hall.id}/#)
+  state      {state}
+Press Ctrl-C to stop.
+""", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    settings = _settings(cfg, args)
+    from hallsvc.server import serve_forever
+
+    try:
+        import uvloop
+
+        uvloop.run(serve_forever(cfg, settings, banner=lambda r: _banner(cfg, r)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args.file)
+    print(f"{args.file}: ok: hall {cfg.hall.id}, {len(cfg.services)} services, "
+          f"{len(cfg.windows)} windows, {len(cfg.users)} users")
+    return 0
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    if args.api_key:
+        key = secrets.token_urlsafe(32)
+        print(f"api key (give it to the device):  {key}")
+        print(f'api_key_hash = "{auth.hash_api_key(key)}"')
+        return 0
+    password = args.password or getpass.getpass("password: ")
+    print(f'password_hash = "{auth.hash_password(password)}"')
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    import json
+
+    from hallsvc import __version__
+    from hallsvc.http.api import openapi
+    from hallsvc.http.routes import api
+
+    print(json.dumps(openapi(api, title="hallsvc", version=__version__), indent=2,
+                     ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="run.py", description="hallsvc: a service hall server")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run hallsvc")
+    serve.add_argument("--config", default="configs/demo-hall.toml", help="the hall file")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--state-dir", help="where embedded servers keep their data")
+    serve.add_argument("--embedded-ports", metavar="PG,REDIS,MQTT",
+                       help="ports of the embedded servers (default 55432,56379,51883)")
+    serve.add_argument("--database-url")
+    serve.add_argument("--redis-url")
+    serve.add_argument("--mqtt-url")
+    serve.add_argument("--log-level", default="INFO")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check-config", help="check a hall file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check)
+    hs = sub.add_parser("hash-secret", help="hash a password or make a device API key")
+    hs.add_argument("--api-key", action="store_true", help="make a new device API key")
+    hs.add_argument("--password", help="(otherwise asked for)")
+    hs.set_defaults(func=cmd_hash)
+    oa = sub.add_parser("openapi", help="print the OpenAPI document")
+    oa.set_defaults(func=cmd_openapi)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""A kiosk issues, a clerk calls: the HTTP API against real servers (Q1, Q5, Q6, Q8)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import KIOSK_KEY, HallUnderTest
+
+
+async def test_tickets_are_numbered_per_line_and_tell_who_is_ahead(hall: HallUnderTest) -> None:
+    c = hall.client
+    a1 = await c.issue("A01")
+    a2 = await c.issue("A02")  # same line A: the letter's sequence goes on
+    a3 = await c.issue("A01")
+    b1 = await c.issue("B01")
+    assert [t["ticket"]["number"] for t in (a1, a2, a3, b1)] == ["A001", "A002", "A003", "B001"]
+    assert a1["ahead"] == 0 and a3["ahead"] == 1  # Q1: one A01 ticket is ahead of A003
+    # 1 ahead × 10 min average ÷ 2 windows serving A01
+    assert a3["estimated_wait_minutes"] == 5
+    assert b1["ticket"]["state"] == "waiting" and b1["ticket"]["channel"] == "kiosk"
+
+
+async def test_a_retried_kiosk_request_gets_the_same_ticket(hall: HallUnderTest) -> None:
+    c = hall.client
+    key = {"Idempotency-Key": "kiosk-7-req-000123"}
+    results = await asyncio.gather(*(
+        c.call("POST", "/api/v1/tickets", token=KIOSK_KEY, json={"service": "A01"},
+               headers=key) for _ in range(5)))
+    numbers = {body["ticket"]["number"] for _, body in results}
+    assert {status for status, _ in results} == {201}
+    assert numbers == {"A001"}
+    assert sum(not body["replayed"] for _, body in results) == 1
+    nxt = await c.issue("A01")
+    assert nxt["ticket"]["number"] == "A002"  # no number was burnt by the retries
+
+
+async def test_call_next_gives_the_window_a_ticket_it_may_serve(hall: HallUnderTest) -> None:
+    c = hall.client
+    await c.issue("B01")
+    await c.issue("A02")
+    await c.issue("E01")
+    token = await c.login("clerk1", "W01")
+    status, body = await c.press(token, "W01", "call-next")
+    assert status == 200
+    assert body["ticket"]["number"] == "A001" and body["ticket"]["window"] == "W01"
+    assert body["ticket"]["clerk"] == "clerk1" and body["ticket"]["state"] == "called"
+    # the window serves one person at a time
+    status, body = await c.press(token, "W01", "call-next")
+    assert (status, body["error"]["code"]) == (409, "window_busy")
+    assert (await c.press(token, "W01", "finish"))[1]["state"] == "served"
+    status, body = await c.press(token, "W01", "call-next")
+    assert status == 200 and body["ticket"] is None  # B001 and E001 are not W01's
+
+
+async def test_every_verb_is_on_record_with_window_and_clerk(hall: HallUnderTest) -> None:
+    c = hall.client
+    for _ in range(3):
+        await c.issue("A01")
+    t1 = await c.login("clerk1", "W01")
+    t2 = await c.login("clerk2", "W02")
+    await c.press(t1, "W01", "call-next")                 # A001 at W01
+    await c.press(t1, "W01", "recall")
+    await c.press(t1, "W01", "skip")                      # A001 no-show
+    await c.press(t2, "W02", "call-next")                 # A002 at W02
+    status, moved = await c.press(t2, "W02", "transfer", {"to_service": "B01"})
+    assert status == 200 and moved["service"] == "B01" and moved["state"] == "waiting"
+    status, restored = await c.call("POST", "/api/v1/tickets/A001/restore", token=t2)
+    assert status == 200 and restored["state"] == "waiting"
+    status, got = await c.press(t1, "W01", "call-next")   # A001 is back at its old place
+    assert got["ticket"]["number"] == "A001"
+    await c.press(t1, "W01", "finish")
+
+    db = hall.running.hall.db
+    a1 = await db.ticket_by_number(hall.cfg.hall.id, got_day(got), "A001")
+    assert a1 is not None
+    events = [(e["kind"], e["window_id"], e["clerk"]) for e in await db.events_of(a1.id)]
+    assert events == [("issued", None, None), ("called", "W01", "clerk1"),
+                      ("recalled", "W01", "clerk1"), ("skipped", "W01", "clerk1"),
+                      ("restored", None, "clerk2"), ("called", "W01", "clerk1"),
+                      ("served", "W01", "clerk1")]
+    a2 = await db.ticket_by_number(hall.cfg.hall.id, got_day(got), "A002")
+    assert a2 is not None
+    kinds = [e["kind"] for e in await db.events_of(a2.id)]
+    assert kinds == ["issued", "called", "transferred"]
+
+
+def got_day(body: dict[str, Any]) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(body["ticket"]["service_day"])
+
+
+async def test_transfer_to_a_window_is_called_there_first(hall: HallUnderTest) -> None:
+    c = hall.client
+    await c.issue("A01")
+    await c.issue("A01")
+    t1 = await c.login("clerk1", "W01")
+    t2 = await c.login("clerk2", "W02")
+    await c.press(t1, "W01", "call-next")  # A001
+    status, _ = await c.press(t1, "W01", "transfer", {"to_window": "W02"})
+    assert status == 200
+    status, body = await c.press(t2, "W02", "call-next")
+    assert body["ticket"]["number"] == "A001"  # before A002: first-asked responsibility
+    assert body["reason"] == "transferred to this window"
+
+
+async def test_recall_limit_turns_the_ticket_into_a_no_show(hall: HallUnderTest) -> None:
+    c = hall.client
+    await c.issue("A01")
+    t = await c.login("clerk1", "W01")
+    await c.press(t, "W01", "call-next")
+    assert (await c.press(t, "W01", "recall"))[1]["recalls"] == 1
+    assert (await c.press(t, "W01", "recall"))[1]["recalls"] == 2
+    status, body = await c.press(t, "W01", "recall")  # Q6: limit 2 reached
+    assert status == 200 and body["state"] == "skipped"
+    status, body = await c.press(t, "W01", "recall")
+    assert (status, body["error"]["code"]) == (409, "no_current_ticket")
+
+
+async def test_a_paused_window_does_not_call(hall: HallUnderTest) -> None:
+    c = hall.client
+    await c.issue("A01")
+    t = await c.login("clerk1", "W01")
+    status, body = await c.press(t, "W01", "pause")
+    assert status == 200 and body["state"] == "paused"
+    status, body = await c.press(t, "W01", "call-next")
+    assert (status, body["error"]["code"]) == (409, "window_paused")
+    status, body = await c.press(t, "W01", "resume")
+    assert body["state"] == "open"
+    assert (await c.press(t, "W01", "call-next"))[1]["ticket"]["number"] == "A001"
+
+
+async def test_the_call_is_published_on_the_bus(hall: HallUnderTest) -> None:
+    import aiomqtt
+
+    from hallsvc.adapters.mqtt import Broker
+    from hallsvc.devices.wire import Topics, decode_call
+
+    broker = Broker.from_url(hall.servers.mqtt_url)
+    topic = Topics(hall.cfg.hall.id).calls
+    async with aiomqtt.Client(broker.host, broker.port,
+                              protocol=aiomqtt.ProtocolVersion.V311) as sub:
+        await sub.subscribe(topic, qos=1)
+        c = hall.client
+        await c.issue("A01")
+        t = await c.login("clerk1", "W01")
+        await c.press(t, "W01", "call-next")
+        await c.press(t, "W01", "recall")
+        await c.press(t, "W01", "skip")
+        got = []
+        async with asyncio.timeout(10):
+            async for msg in sub.messages:
+                assert isinstance(msg.payload, bytes)
+                got.append(decode_call(msg.payload))
+                if len(got) == 3:
+                    break
+    assert [(e.kind, e.ticket, e.window, e.text) for e in got] == [
+        ("call", "A001", "W01", "请A001号到1号窗口办理"),
+        ("recall", "A001", "W01", "请A001号到1号窗口办理(重呼)"),
+        ("skip", "A001", "W01", ""),
+    ]
+    assert got[0].seq < got[1].seq < got[2].seq  # devices de-duplicate by seq
+
+
+@pytest.mark.parametrize(("who", "method", "path", "body", "status", "code"), [
+    ("nobody", "POST", "/api/v1/tickets", {"service": "A01"}, 401, "unauthenticated"),
+    ("bad", "POST", "/api/v1/tickets", {"service": "A01"}, 401, "unauthenticated"),
+    ("clerk", "POST", "/api/v1/tickets", {"service": "A01"}, 403, "forbidden"),
+    ("kiosk", "POST", "/api/v1/windows/W01/call-next", None, 403, "forbidden"),
+    ("manager", "POST", "/api/v1/windows/W01/call-next", None, 403, "forbidden"),
+    ("clerk", "POST", "/api/v1/windows/W02/call-next", None, 403, "not_your_window"),
+    ("kiosk", "GET", "/api/v1/hall", None, 403, "forbidden"),
+    ("sms", "GET", "/api/v1/queues", None, 403, "forbidden"),
+    ("kiosk", "POST", "/api/v1/tickets", {"service": "Z99"}, 404, "unknown_service"),
+    ("kiosk", "POST", "/api/v1/tickets", {"service": 7}, 400, "validation_failed"),
+    ("kiosk", "POST", "/api/v1/tickets", {"service": "A01", "x": 1}, 400, "validation_failed"),
+    ("kiosk", "POST", "/api/v1/tickets", {"service": "A01", "priority": "vip"}, 400,
+     "validation_failed"),
+    ("kiosk", "POST", "/api/v1/tickets", "not json", 400, "validation_failed"),
+    ("kiosk", "GET", "/api/v1/tickets/a12", None, 400, "validation_failed"),
+    ("kiosk", "GET", "/api/v1/tickets/A999", None, 404, "unknown_ticket"),
+    ("clerk", "POST", "/api/v1/windows/W01/transfer", {"to_window": "W77"}, 404,
+     "unknown_window"),
+    ("clerk", "POST", "/api/v1/windows/W01/finish", None, 409, "no_current_ticket"),
+    ("clerk", "POST", "/api/v1/tickets/A001/restore", None, 404, "unknown_ticket"),
+    ("kiosk", "GET", "/api/v1/nowhere", None, 404, "not_found"),
+    ("kiosk", "DELETE", "/api/v1/tickets", None, 405, "method_not_allowed"),
+])
+async def test_refusals_are_precise_json(hall: HallUnderTest, who: str, method: str, path: str,
+                                         body: Any, status: int, code: str) -> None:
+    c = hall.client
+    token = {"nobody": None, "bad": "wrong-token", "kiosk": KIOSK_KEY, "sms": "test-sms-key",
+             "clerk": None, "manager": None}[who]
+    if who == "clerk":
+        token = await c.login("clerk1", "W01")
+    if who == "manager":
+        token = await c.login("manager")
+    got_status, got = await c.call(method, path, token=token, json=body)
+    assert got_status == status, got
+    assert got["error"]["code"] == code
+    assert got["error"]["message"]
+
+
+async def test_a_validation_error_names_the_field(hall: HallUnderTest) -> None:
+    status, body = await hall.client.call("POST", "/api/v1/tickets", token=KIOSK_KEY,
+                                          json={"service": "A01", "priority": 3})
+    assert status == 400
+    assert body["error"] == {"code": "validation_failed", "field": "priority",
+                             "message": "Expected `str`, got `int`"}
+
+
+async def test_login_refuses_wrong_passwords_and_foreign_windows(hall: HallUnderTest) -> None:
+    c = hall.client
+    status, body = await c.call("POST", "/api/v1/login",
+                                json={"user": "clerk1", "password": "nope", "window": "W01"})
+    assert (status, body["error"]["code"]) == (401, "bad_credentials")
+    status, body = await c.call("POST", "/api/v1/login",
+                                json={"user": "ghost", "password": "nope"})
+    assert (status, body["error"]["code"]) == (401, "bad_credentials")
+    status, body = await c.call("POST", "/api/v1/login",
+                                json={"user": "clerk1", "password": "test-password"})
+    assert (status, body["error"]["field"]) == (400, "window")
+    token = await c.login("clerk1", "W01")
+    assert (await c.call("POST", "/api/v1/logout", token=token))[0] == 204
+    status, _ = await c.press(token, "W01", "call-next")
+    assert status == 401  # the token died with the logout
+
+
+async def test_a_handover_ends_the_previous_clerks_session_at_the_window(
+        hall: HallUnderTest) -> None:
+    c = hall.client
+    await c.issue("A01")
+    first = await c.login("clerk1", "W01")
+    second = await c.login("clerk2", "W01")  # H2: a colleague takes over the window
+    status, body = await c.press(first, "W01", "call-next")
+    assert (status, body["error"]["code"]) == (401, "unauthenticated")
+    status, body = await c.press(second, "W01", "call-next")
+    assert status == 200 and body["ticket"]["clerk"] == "clerk2"
+    status, window = await c.call("GET", "/api/v1/windows/W01", token=second)
+    assert window["clerk"] == "clerk2" and window["serving"] == "A001"
