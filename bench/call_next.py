@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import asyncpg
 import msgspec
+import redis.asyncio as aioredis
 
 from bench.common import (
     CLERK_PASSWORD,
@@ -283,16 +284,18 @@ async def fill_day_sql(env: Env, hall: BenchHall, n: int, day_start: datetime) -
     """`n` served tickets of the bench day written straight into the tables,
     in the shape hallsvc's migrations give them: each ticket with its
     issued/called/served events and its published call message in the
-    outbox, numbered after the day's counters, between 08:30 and 10:00."""
+    outbox, numbered after the day's last ticket, between 08:30 and 10:00.
+    hallsvc's hot state is then dropped, as after a Redis loss, so that it
+    rebuilds its counters from the record."""
     from hallsvc.devices import wire
 
     topics = wire.Topics(HALL_ID)
     day = day_start.date()
     con = await asyncpg.connect(env.database_url)
     try:
-        last = {r["letter"]: int(r["last"]) for r in await con.fetch(
-            "SELECT letter, last FROM ticket_counters WHERE hall_id = $1 AND service_day = $2",
-            HALL_ID, day)}
+        last = {r["letter"]: int(r["top"]) for r in await con.fetch(
+            "SELECT letter, max(seq) AS top FROM tickets WHERE hall_id = $1 "
+            "AND service_day = $2 GROUP BY letter", HALL_ID, day)}
         ids = [int(r[0]) for r in await con.fetch(
             "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)", n)]
         by_service = {s: [w for w in hall.windows if s in hall.window_services[w]]
@@ -312,8 +315,7 @@ async def fill_day_sql(env: Env, hall: BenchHall, n: int, day_start: datetime) -
             finished = called + timedelta(seconds=60)
             tickets.append((tid, HALL_ID, day, letter, seq, number, service, "normal", "kiosk",
                             "served", tid, window, clerk, 0, issued, called, finished))
-            events += [(tid, HALL_ID, "issued", issued, None, None, None),
-                       (tid, HALL_ID, "called", called, window, clerk,
+            events += [(tid, HALL_ID, "called", called, window, clerk,
                         '{"reason": "oldest eligible ticket (FIFO)"}'),
                        (tid, HALL_ID, "served", finished, window, clerk, None)]
             payload = wire.encode(wire.CallEvent(
@@ -331,13 +333,13 @@ async def fill_day_sql(env: Env, hall: BenchHall, n: int, day_start: datetime) -
             await con.copy_records_to_table("outbox", records=outbox, columns=[
                 "hall_id", "channel", "topic", "payload", "created_at", "published_at",
                 "attempts"])
-            await con.executemany(
-                "INSERT INTO ticket_counters (hall_id, service_day, letter, last, session, "
-                "session_count) VALUES ($1, $2, $3, $4, 0, $4) ON CONFLICT (hall_id, "
-                "service_day, letter) DO UPDATE SET last = EXCLUDED.last",
-                [(HALL_ID, day, letter, seq) for letter, seq in last.items()])
     finally:
         await con.close()
+    r = aioredis.Redis.from_url(env.redis_url)
+    try:
+        await r.delete(f"hs:{{{HALL_ID}}}:ready")
+    finally:
+        await r.aclose()
 
 
 async def fill_day(env: Env, w: Windows, args: argparse.Namespace,

@@ -200,6 +200,16 @@ class HallUnderTest:
     clock: Clock
     servers: Servers
 
+    async def flush_redis(self) -> None:
+        """Redis loses this hall's hot state (as in a restart without persistence)."""
+        r = aioredis.Redis.from_url(self.servers.redis_url)
+        try:
+            keys = [k async for k in r.scan_iter(match=f"hs:{{{self.cfg.hall.id}}}:*")]
+            assert keys, "the hall has no hot state to lose"
+            await r.delete(*keys)
+        finally:
+            await r.aclose()
+
 
 def settings_for(servers: Servers) -> Settings:
     return Settings(database_url=servers.database_url, redis_url=servers.redis_url,

@@ -72,7 +72,7 @@ async def test_sigkill_loses_no_acknowledged_ticket(servers: Servers, hall_id: s
     assert len(numbers) == len(set(numbers))  # Q1: never repeated within the day
     assert not set(after) & set(acked)
     assert waiting == len(rows)  # the hot state holds exactly the record's waiting tickets
-    # In order: within a line, numbers follow issue order.
+    # In order: within a line, the queue calls numbers in ascending order.
     for letter in "AB":
         line = [r for r in rows if r["number"].startswith(letter)]
         assert [r["number"] for r in line] == sorted(r["number"] for r in line)
@@ -82,7 +82,7 @@ async def _tickets(servers: Servers, hall_id: str) -> list[dict[str, Any]]:
     con = await asyncpg.connect(servers.database_url)
     try:
         rows = await con.fetch("SELECT number, state FROM tickets WHERE hall_id = $1 "
-                               "ORDER BY id", hall_id)
+                               "ORDER BY queue_key", hall_id)
     finally:
         await con.close()
     return [dict(r) for r in rows]
@@ -113,6 +113,8 @@ async def test_redis_flushed_is_rebuilt_from_the_record(hall: HallUnderTest) -> 
     assert issued == ["A001", "A002", "A003", "B001"]
     status, queues = await c.call("GET", "/api/v1/queues", token=KIOSK_KEY)
     assert {q["service"]: q["waiting"] for q in queues}["B01"] == 1
+    # Q1: numbering goes on from the record, never repeating a number.
+    assert [(await c.issue(s))["ticket"]["number"] for s in ["A02", "B01"]] == ["A004", "B002"]
 
 
 async def test_two_processes_fifty_windows_never_call_a_ticket_twice(

@@ -85,5 +85,9 @@ async def test_a_session_cap_stops_the_kiosk(make_hall: Any) -> None:
         assert (status, body["error"]["code"]) == (409, "tickets_exhausted")
         assert "排队号已取完" in body["error"]["message"]
         assert (await c.issue("B01"))["ticket"]["number"] == "B001"  # other lines go on
+        await h.flush_redis()  # the cap's count is rebuilt from the record
+        status, body = await c.call("POST", "/api/v1/tickets", token=KIOSK_KEY,
+                                    json={"service": "A02"})
+        assert (status, body["error"]["code"]) == (409, "tickets_exhausted")
         clock.at = datetime(2026, 3, 9, 5, 0, tzinfo=UTC)   # 13:00, afternoon session
         assert (await c.issue("A01"))["ticket"]["number"] == "A003"  # no number reused

@@ -21,8 +21,9 @@ import asyncpg
 from hallsvc.errors import Unavailable
 
 
-class CapReached(Exception):
-    """Q8: the per-session ticket cap of a line is reached (SQLSTATE HC001)."""
+class NumberTaken(Exception):
+    """Q1: the ticket number is already on record today (SQLSTATE HC003): Redis
+    handed it out again after losing its counters. Take the next one."""
 
 
 class WindowBusy(Exception):
@@ -160,21 +161,23 @@ class Database:
     # -- tickets ---------------------------------------------------------
 
     async def issue_ticket(
-        self, *, hall: str, day: date, letter: str, service: str, priority: str,
+        self, *, hall: str, day: date, letter: str, seq: int, order: int, service: str,
+        priority: str,
         channel: str, phone: str | None, idempotency_key: str | None, at: datetime,
-        session: int, cap: int,
+        session: int,
     ) -> tuple[TicketRow, bool]:
-        """Returns the ticket and whether it is a replay of an earlier request."""
+        """Record ticket `seq` of the line; returns the ticket and whether it is
+        a replay of an earlier request with the same idempotency key."""
         for _ in range(3):
             try:
                 r = await self._pool.fetchrow(
-                    "SELECT * FROM issue_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    hall, day, letter, service, priority, channel, phone, idempotency_key, at,
-                    session, cap)
+                    "SELECT * FROM issue_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                    "$12)", hall, day, letter, seq, order, service, priority, channel, phone,
+                    idempotency_key, at, session)
             except asyncpg.PostgresError as e:
                 code = getattr(e, "sqlstate", None)
-                if code == "HC001":
-                    raise CapReached(str(e)) from e
+                if code == "HC003":
+                    raise NumberTaken(str(e)) from e
                 if code == "HC002":
                     continue  # the other request committed: the next try returns its ticket
                 raise
@@ -183,6 +186,21 @@ class Database:
             replay = bool(fields.pop("replay"))
             return TicketRow(**fields), replay
         raise _IdempotencyRace(idempotency_key)
+
+    async def numbering(self, hall: str, day: date) -> list[tuple[str, int, int, int]]:
+        """Q1/Q8: per line and session of the day, (letter, session, tickets,
+        highest number): what Redis's counters are rebuilt from."""
+        rows = await self._pool.fetch(
+            "SELECT letter, session, count(*) AS n, max(seq) AS top FROM tickets "
+            "WHERE hall_id = $1 AND service_day = $2 GROUP BY letter, session", hall, day)
+        return [(r["letter"], r["session"], r["n"], r["top"]) for r in rows]
+
+    async def last_order(self, hall: str, day: date) -> int:
+        """The highest queue key given on `day` (0 if none)."""
+        top = await self._pool.fetchval(
+            "SELECT max(queue_key) FROM tickets WHERE hall_id = $1 AND service_day = $2",
+            hall, day)
+        return int(top or 0)
 
     async def transition(
         self, verb: str, ticket_id: int, *, hall: str, at: datetime, window: str | None,
@@ -228,8 +246,8 @@ class Database:
 
     async def events_of(self, ticket_id: int) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
-            "SELECT kind, at, window_id, clerk, detail FROM ticket_events "
-            "WHERE ticket_id = $1 ORDER BY id", ticket_id)
+            "SELECT kind, at, window_id, clerk, detail FROM ticket_history "
+            "WHERE ticket_id = $1 ORDER BY seq", ticket_id)
         return [{**dict(r.items()), "detail": json.loads(r["detail"]) if r["detail"] else None}
                 for r in rows]
 

@@ -9,6 +9,11 @@ share a cluster slot and its Lua scripts stay atomic.
 - `q:<service>` / `wq:<window>`: waiting tickets, sorted set, score = queue
   order. Members carry what the policy needs (see `_member`).
 - `w:<window>`: hash with `state`, `clerk`, `current` (member being served).
+- `n:<day>:<letter>`: the line's last ticket number of the day (Q1);
+  `nc:<day>:<letter>:<session>`: tickets of the line in one session (Q8 cap);
+  `i:<day>:<letter>:<idempotency key>`: the number a kiosk's request got, so
+  that its retry gets the same one. PostgreSQL's UNIQUE (day, letter, seq) is
+  the guard behind them; they expire after a few days.
 
 The policy (pure, in Python) chooses which queue a window serves; the claim
 pops that queue's head in one Lua step, so two windows never get one ticket
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import IntEnum
 
 import redis.asyncio as aioredis
@@ -32,6 +38,38 @@ _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 return redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[1])
+"""
+
+# KEYS: ready, line counter, session counter, hall order counter[, idempotency key]
+# ARGV: cap (0 = none), fresh (1: never reuse the key's number), ttl seconds
+# Returns {number, order}, -1 (no hot state) or -2 (Q8: the session's cap reached).
+_NUMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if KEYS[5] and ARGV[2] == '0' then
+  local seen = redis.call('GET', KEYS[5])
+  if seen then
+    local sep = string.find(seen, ':')
+    return {tonumber(string.sub(seen, 1, sep - 1)), tonumber(string.sub(seen, sep + 1))}
+  end
+end
+local cap = tonumber(ARGV[1])
+if cap > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= cap then return -2 end
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+local n = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local o = redis.call('INCR', KEYS[4])
+redis.call('EXPIRE', KEYS[4], ARGV[3])
+if KEYS[5] then redis.call('SET', KEYS[5], n .. ':' .. o, 'EX', ARGV[3]) end
+return {n, o}
+"""
+
+# KEYS: a counter.  ARGV: value from the record, ttl. Never lowers a counter:
+# numbers handed out after the record was read stay handed out.
+_RAISE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
 """
 
 # KEYS: ready, window hash, queues…  ARGV: k (heads per queue)
@@ -69,9 +107,29 @@ return 0
 """
 
 
-HotContent = tuple[
-    Sequence[WaitingTicket], dict[str, tuple[WindowState, str | None, WaitingTicket | None]]
-]
+_COUNTER_TTL = 3 * 24 * 3600  # numbering restarts daily (Q1); keep a day's keys a while
+_ORDERS_PER_DAY = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class HotContent:
+    """What the hot state is rebuilt from, as read from PostgreSQL."""
+
+    day: date
+    waiting: Sequence[WaitingTicket]
+    windows: dict[str, tuple[WindowState, str | None, WaitingTicket | None]]
+    numbering: Sequence[tuple[str, int, int, int]]  # letter, session, tickets, top number
+    last_order: int  # the day's highest queue order on record
+
+
+def day_order(day: date, order: int) -> int:
+    """The queue key of the day's `order`-th ticket: issue order within the
+    day, and later days after earlier ones."""
+    return day.toordinal() * _ORDERS_PER_DAY + order
+
+
+class CapReached(Exception):
+    """Q8: the per-session ticket cap of a line is reached."""
 
 
 class Claim(IntEnum):
@@ -123,6 +181,8 @@ class HotState:
         self._snapshot = client.register_script(_SNAPSHOT)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._number = client.register_script(_NUMBER)
+        self._raise = client.register_script(_RAISE)
 
     @classmethod
     async def connect(cls, url: str, hall: str) -> HotState:
@@ -149,6 +209,25 @@ class HotState:
             return await script(keys=keys, args=args)  # type: ignore[operator]
         except (RedisError, OSError) as e:
             raise Unavailable("redis", f"Redis: {e}") from e
+
+    async def take_number(self, day: date, letter: str, session: int, cap: int,
+                          idempotency_key: str | None, *, fresh: bool = False
+                          ) -> tuple[int, int]:
+        """Q1: the line's next number today and the ticket's queue key, in one
+        step with the Q8 session cap, so that numbers and queue order agree.
+        A request retried with its idempotency key gets what it got before
+        (`fresh`: not that, the number turned out to be taken)."""
+        keys = [self._p + "ready", f"{self._p}n:{day}:{letter}",
+                f"{self._p}nc:{day}:{letter}:{session}", f"{self._p}o:{day}"]
+        if idempotency_key is not None:
+            keys.append(f"{self._p}i:{day}:{letter}:{idempotency_key}")
+        r = await self._run(self._number, keys, [cap, int(fresh), _COUNTER_TTL])
+        if r == -1:
+            raise NoHotState
+        if r == -2:
+            raise CapReached(letter)
+        assert isinstance(r, list)
+        return int(r[0]), day_order(day, int(r[1]))
 
     async def enqueue(self, t: WaitingTicket) -> int:
         """Put a ticket in its queue; returns how many wait ahead of it."""
@@ -246,14 +325,22 @@ class HotState:
                 return False
             try:
                 await self._r.delete(self._p + "ready")
-                waiting, windows = await load()
+                hot = await load()
                 keys = [k async for k in self._r.scan_iter(match=self._p + "[qw]*", count=1000)]
                 async with self._r.pipeline(transaction=True) as pipe:
                     if keys:
                         pipe.delete(*keys)
-                    for t in waiting:
+                    for t in hot.waiting:
                         pipe.zadd(self._queue(t), {_member(t): t.order})
-                    for wid, (state, clerk, current) in windows.items():
+                    order = hot.last_order - day_order(hot.day, 0)
+                    await self._raise(keys=[f"{self._p}o:{hot.day}"],
+                                      args=[max(order, 0), _COUNTER_TTL], client=pipe)
+                    for letter, session, count, top in hot.numbering:
+                        for key, value in ((f"n:{hot.day}:{letter}", top),
+                                           (f"nc:{hot.day}:{letter}:{session}", count)):
+                            await self._raise(keys=[self._p + key], args=[value, _COUNTER_TTL],
+                                        client=pipe)
+                    for wid, (state, clerk, current) in hot.windows.items():
                         pipe.hset(self._window(wid), mapping={
                             "state": state.value, "clerk": clerk or "",
                             "current": _member(current) if current else ""})

@@ -14,8 +14,8 @@ from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import TypeVar
 
-from hallsvc.adapters.postgres import CapReached, Database, TicketRow, WindowBusy
-from hallsvc.adapters.redis import Claim, HotContent, HotState, NoHotState
+from hallsvc.adapters.postgres import Database, NumberTaken, TicketRow, WindowBusy
+from hallsvc.adapters.redis import CapReached, Claim, HotContent, HotState, NoHotState
 from hallsvc.config import HallConfig
 from hallsvc.devices import wire
 from hallsvc.errors import HallError, Unavailable, bad_request, conflict, not_found
@@ -102,7 +102,9 @@ class QueueService:
                          "paused": WindowState.PAUSED}.get(kind, WindowState.CLOSED)
                 windows[w.id] = (state, clerk if state is not WindowState.CLOSED else None,
                                  current.get(w.id))
-            return [_waiting(r) for r in rows if r.state == "waiting"], windows
+            return HotContent(day, [_waiting(r) for r in rows if r.state == "waiting"],
+                              windows, await self.db.numbering(self.hall, day),
+                              await self.db.last_order(self.hall, day))
 
         return load
 
@@ -151,15 +153,30 @@ class QueueService:
                 Issuing.CLOSED_FOR_THE_DAY: "the hall has closed for the day",
                 Issuing.NOT_A_WORKING_DAY: "today is not a working day",
             }[when.state])
-        try:
-            ticket, replay = await self.db.issue_ticket(
-                hall=self.hall, day=service_day(now, self.cfg.zone), letter=service.line,
-                service=service.code, priority=priority.value, channel=channel.value,
-                phone=phone, idempotency_key=idempotency_key, at=now, session=when.session,
-                cap=self.cfg.cap_for(service.line))
-        except CapReached as e:
-            raise conflict("tickets_exhausted", "排队号已取完: no more tickets for this "
-                           "line in this session") from e
+        day = service_day(now, self.cfg.zone)
+        cap = self.cfg.cap_for(service.line)
+        for attempt in range(5):
+            try:
+                seq, order = await self._hot(now, partial(
+                    self.hot.take_number, day, service.line, when.session, cap,
+                    idempotency_key, fresh=attempt > 0))
+            except CapReached as e:
+                raise conflict("tickets_exhausted", "排队号已取完: no more tickets for this "
+                               "line in this session") from e
+            try:
+                ticket, replay = await self.db.issue_ticket(
+                    hall=self.hall, day=day, letter=service.line, seq=seq, order=order,
+                    service=service.code, priority=priority.value, channel=channel.value,
+                    phone=phone, idempotency_key=idempotency_key, at=now,
+                    session=when.session)
+                break
+            except NumberTaken:
+                # Redis lost its counters while this number was on its way to
+                # the record, and the rebuild read the record just before it
+                # landed: the next number is free.
+                continue
+        else:
+            raise Unavailable("redis", "ticket numbers kept colliding; try again")
         if ticket.service_day != service_day(now, self.cfg.zone) or ticket.state != "waiting":
             # An idempotent replay of a ticket that has moved on: answer as it is.
             return Issued(ticket, 0, 0, replay=True)
