@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from hallsvc.adapters import mqtt
-from hallsvc.adapters.postgres import Database, OutboxRow
+from hallsvc.adapters.postgres import Database, OutboxLease, OutboxRow
 from hallsvc.adapters.sms import SmsError, SmsGateway, SmsRejected
 from hallsvc.devices import wire
 
@@ -22,22 +22,24 @@ Send = Callable[[OutboxRow], Awaitable[str | None]]
 
 
 async def drain(db: Database, hall: str, channel: str, send: Send, *,
-                idle: asyncio.Event | None = None) -> None:
+                idle: asyncio.Event | None = None, at_once: bool = False) -> None:
     """Publish pending rows in id order while holding the hall's lease.
-    Returns (raises) when `send` fails, so the caller can reconnect."""
+    Returns (raises) when `send` fails, so the caller can reconnect.
+
+    `at_once`: a batch is sent without waiting for each acknowledgement in
+    turn (MQTT: the messages leave in order on one connection and their
+    PUBACKs come back together), so the bus keeps up with a busy hall."""
     async with db.outbox_lease(hall, channel) as lease:
         while True:
             rows = await lease.pending()
             done: list[int] = []
             try:
-                for row in rows:
-                    refused = await send(row)
-                    if refused is not None:
-                        # Dead letter: kept with its reason, so one bad message
-                        # does not block the ones behind it.
-                        log.error("outbox %s row %d given up: %s", channel, row.id, refused)
-                        await lease.failed(row.id, refused)
-                    done.append(row.id)
+                if at_once:
+                    await _send_at_once(rows, send, done)
+                else:
+                    for row in rows:
+                        await _settle(lease, channel, row, await send(row))
+                        done.append(row.id)
             finally:
                 if done:
                     await lease.published(done)
@@ -47,6 +49,26 @@ async def drain(db: Database, hall: str, channel: str, send: Send, *,
                 await lease.wait(timeout=1.0)
                 if idle is not None:
                     idle.clear()
+
+
+async def _send_at_once(rows: list[OutboxRow], send: Send, done: list[int]) -> None:
+    """Send all, then count as done the rows up to the first failure (those
+    after it go again: at least once, and devices drop repeats by seq)."""
+    results = await asyncio.gather(*(send(row) for row in rows), return_exceptions=True)
+    for row, result in zip(rows, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        if result is not None:
+            raise RuntimeError(f"at-once senders do not refuse messages: {result}")
+        done.append(row.id)
+
+
+async def _settle(lease: OutboxLease, channel: str, row: OutboxRow, refused: str | None) -> None:
+    if refused is not None:
+        # Dead letter: kept with its reason, so one bad message does not block
+        # the ones behind it.
+        log.error("outbox %s row %d given up: %s", channel, row.id, refused)
+        await lease.failed(row.id, refused)
 
 
 async def run_mqtt(db: Database, hall: str, broker: mqtt.Broker, *,
@@ -63,7 +85,7 @@ async def run_mqtt(db: Database, hall: str, broker: mqtt.Broker, *,
                                       qos=row.qos, retain=row.retain)
                     return None
 
-                await drain(db, hall, "mqtt", send, idle=idle)
+                await drain(db, hall, "mqtt", send, idle=idle, at_once=True)
         except (mqtt.MqttError, OSError, TimeoutError) as e:
             delay = mqtt.backoff(attempt)
             attempt += 1

@@ -43,12 +43,17 @@ class Publisher:
         await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout)
 
 
+# QoS 1 messages sent before their PUBACKs return: the outbox publishes a
+# batch at once (one round trip, not one per message) and MQTT keeps the order.
+_IN_FLIGHT = 200
+
+
 @asynccontextmanager
 async def connect(broker: Broker, *, name: str) -> AsyncIterator[Publisher]:
     client = aiomqtt.Client(
         broker.host, broker.port, username=broker.username, password=broker.password,
         identifier=f"{name}-{uuid.uuid4().hex[:8]}", protocol=aiomqtt.ProtocolVersion.V311,
-        timeout=10, keepalive=30)
+        timeout=10, keepalive=30, max_inflight_messages=_IN_FLIGHT)
     # aiomqtt connects in an executor thread that goes on after a cancellation
     # and then opens a socket and a housekeeping task nobody owns. So a
     # cancelled connect is let finish, and then given back.
