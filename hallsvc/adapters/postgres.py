@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
@@ -19,19 +19,16 @@ from typing import Any
 import asyncpg
 
 from hallsvc.errors import Unavailable
+from hallsvc.queue.model import TicketNumber
 
 
 class NumberTaken(Exception):
-    """Q1: the ticket number is already on record today (SQLSTATE HC003): Redis
+    """Q1: the ticket number is already on record today: Redis
     handed it out again after losing its counters. Take the next one."""
 
 
 class WindowBusy(Exception):
     """The record already has a called ticket at this window."""
-
-
-class _IdempotencyRace(Exception):
-    """Two requests with one idempotency key raced (SQLSTATE HC002)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +54,15 @@ class TicketRow:
 _TICKET_COLUMNS = (
     "id, number, service_code, priority, state, window_id, clerk, recalls, queue_key, "
     "issued_at, target_window, service_day, channel, phone, called_at, finished_at"
+)
+
+# Q1: the number comes from Redis; either unique key (the day's number, the
+# kiosk's idempotency key) stops a second row. No conflict target, so both do.
+_ISSUE = (
+    "INSERT INTO tickets (hall_id, service_day, letter, seq, number, service_code, priority, "
+    "channel, phone, queue_key, issued_at, idempotency_key, session) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+    f"ON CONFLICT DO NOTHING RETURNING {_TICKET_COLUMNS}"
 )
 
 
@@ -162,30 +168,25 @@ class Database:
 
     async def issue_ticket(
         self, *, hall: str, day: date, letter: str, seq: int, order: int, service: str,
-        priority: str,
-        channel: str, phone: str | None, idempotency_key: str | None, at: datetime,
-        session: int,
+        priority: str, channel: str, phone: str | None, idempotency_key: str | None,
+        at: datetime, session: int,
     ) -> tuple[TicketRow, bool]:
         """Record ticket `seq` of the line; returns the ticket and whether it is
-        a replay of an earlier request with the same idempotency key."""
-        for _ in range(3):
-            try:
-                r = await self._pool.fetchrow(
-                    "SELECT * FROM issue_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                    "$12)", hall, day, letter, seq, order, service, priority, channel, phone,
-                    idempotency_key, at, session)
-            except asyncpg.PostgresError as e:
-                code = getattr(e, "sqlstate", None)
-                if code == "HC003":
-                    raise NumberTaken(str(e)) from e
-                if code == "HC002":
-                    continue  # the other request committed: the next try returns its ticket
-                raise
-            assert r is not None
-            fields = dict(r.items())
-            replay = bool(fields.pop("replay"))
-            return TicketRow(**fields), replay
-        raise _IdempotencyRace(idempotency_key)
+        a replay of an earlier request with the same idempotency key.
+        Raises NumberTaken if the day already has that number."""
+        r = await self._pool.fetchrow(
+            _ISSUE, hall, day, letter, seq, str(TicketNumber(letter, seq)), service, priority,
+            channel, phone, order, at, idempotency_key, session)
+        if r is not None:
+            return _ticket(r), False
+        if idempotency_key is not None:
+            # The other unique key: the same request, committed before.
+            r = await self._pool.fetchrow(
+                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE hall_id = $1 "
+                "AND idempotency_key = $2", hall, idempotency_key)
+            if r is not None:
+                return _ticket(r), True
+        raise NumberTaken(f"ticket number {letter}{seq:03d} is already on record for {day}")
 
     async def numbering(self, hall: str, day: date) -> list[tuple[str, int, int, int]]:
         """Q1/Q8: per line and session of the day, (letter, session, tickets,
@@ -399,3 +400,110 @@ class OutboxLease:
                 await self._woken.wait()
         except TimeoutError:
             pass
+
+
+# -- generic statements, for records whose SQL lives with their domain ------------------
+# The case record's SQL is in hallsvc/cases/store.py; it runs through these,
+# so that this stays the one module that imports asyncpg. Rows are read-only
+# mappings (column -> value).
+
+Row = Mapping[str, Any]
+
+
+class StatementRefused(Exception):
+    """An integrity rule of the record refused a statement (SQLSTATE class 23:
+    unique, check, foreign key), told by code and constraint, never by text."""
+
+    def __init__(self, sqlstate: str, constraint: str | None, message: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as e:
+        raise StatementRefused(e.sqlstate, getattr(e, "constraint_name", None), str(e)) from e
+    except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as e:
+        raise Unavailable("postgres", f"PostgreSQL does not answer: {e}") from e
+
+
+class Statements:
+    """Statements on one connection (inside a transaction or a lease)."""
+
+    def __init__(self, con: asyncpg.Connection) -> None:
+        self._con = con
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        with _refusals():
+            rows: list[Row] = await self._con.fetch(sql, *args)
+        return rows
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        with _refusals():
+            row: Row | None = await self._con.fetchrow(sql, *args)
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        with _refusals():
+            return await self._con.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        with _refusals():
+            done: str = await self._con.execute(sql, *args)
+        return done
+
+
+class Records:
+    """Generic access to the pool of a `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._pool = db._pool
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        with _refusals():
+            rows: list[Row] = await self._pool.fetch(sql, *args)
+        return rows
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        with _refusals():
+            row: Row | None = await self._pool.fetchrow(sql, *args)
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        with _refusals():
+            return await self._pool.fetchval(sql, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Statements]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with _refusals():
+            async with self._pool.acquire() as con, con.transaction():
+                yield Statements(con)
+
+    @asynccontextmanager
+    async def lease(self, key: str, channel: str,
+                    on_notify: Callable[[str], None]) -> AsyncIterator[Statements]:
+        """Hold the advisory lock `key` on a dedicated connection (waiting until
+        it is free), and hear `channel`'s notifications on it: a loop that must
+        run once (per hall) among several processes. A lost connection loses
+        both; the holder finds out on its next statement and starts over."""
+        con: asyncpg.Connection = await self._pool.acquire()
+
+        def heard(_con: object, _pid: int, _channel: str, payload: str) -> None:
+            on_notify(payload)
+
+        try:
+            while not await con.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                await asyncio.sleep(1.0)
+            await con.add_listener(channel, heard)
+            try:
+                yield Statements(con)
+            finally:
+                if not con.is_closed():
+                    await con.remove_listener(channel, heard)
+                    await con.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+        finally:
+            await self._pool.release(con)

@@ -33,59 +33,8 @@ CREATE VIEW ticket_history AS
       FROM ticket_events e
      WHERE e.kind <> 'issued';  -- written by earlier versions; the ticket row says it
 
+-- Issuing is now one plain INSERT … ON CONFLICT DO NOTHING (hallsvc's
+-- Database.issue_ticket): no function call on the kiosk's hot path.
 DROP FUNCTION issue_ticket(text, date, text, text, text, text, text, text, timestamptz,
                            integer, integer);
 DROP TABLE ticket_counters;
-
-CREATE FUNCTION issue_ticket(
-    p_hall text, p_day date, p_letter text, p_seq integer, p_order bigint, p_service text,
-    p_priority text, p_channel text, p_phone text, p_idem text, p_at timestamptz,
-    p_session integer
-) RETURNS TABLE (id bigint, number text, service_code text, priority text, state text,
-                 window_id text, clerk text, recalls integer, queue_key bigint,
-                 issued_at timestamptz, target_window text, service_day date, channel text,
-                 phone text, called_at timestamptz, finished_at timestamptz, replay boolean)
-LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-DECLARE
-    v_id  bigint;
-    v_row tickets%ROWTYPE;
-BEGIN
-    IF p_idem IS NOT NULL THEN
-        SELECT * INTO v_row FROM tickets t
-            WHERE t.hall_id = p_hall AND t.idempotency_key = p_idem;
-        IF FOUND THEN
-            RETURN QUERY SELECT v_row.id, v_row.number, v_row.service_code, v_row.priority,
-                v_row.state, v_row.window_id, v_row.clerk, v_row.recalls, v_row.queue_key,
-                v_row.issued_at, v_row.target_window, v_row.service_day, v_row.channel,
-                v_row.phone, v_row.called_at, v_row.finished_at, true;
-            RETURN;
-        END IF;
-    END IF;
-
-    v_id := nextval('tickets_id_seq');
-    -- No conflict target: either unique key may stop the row, and no
-    -- subtransaction (an EXCEPTION block) is paid for on every ticket.
-    INSERT INTO tickets (id, hall_id, service_day, letter, seq, number, service_code,
-                         priority, channel, phone, queue_key, issued_at, idempotency_key,
-                         session)
-        VALUES (v_id, p_hall, p_day, p_letter, p_seq,
-                p_letter || lpad(p_seq::text, 3, '0'), p_service, p_priority, p_channel,
-                p_phone, p_order, p_at, p_idem, p_session)
-    ON CONFLICT DO NOTHING
-    RETURNING * INTO v_row;
-    IF NOT FOUND THEN
-        IF p_idem IS NOT NULL AND EXISTS (
-                SELECT 1 FROM tickets t WHERE t.hall_id = p_hall AND t.idempotency_key = p_idem) THEN
-            -- A retry of the same request committed meanwhile: the caller
-            -- calls again and gets that ticket as a replay.
-            RAISE EXCEPTION 'idempotency key % raced', p_idem USING ERRCODE = 'HC002';
-        END IF;
-        RAISE EXCEPTION 'ticket number % taken for line % on %', p_seq, p_letter, p_day
-            USING ERRCODE = 'HC003';
-    END IF;
-    RETURN QUERY SELECT v_row.id, v_row.number, v_row.service_code, v_row.priority,
-        v_row.state, v_row.window_id, v_row.clerk, v_row.recalls, v_row.queue_key,
-        v_row.issued_at, v_row.target_window, v_row.service_day, v_row.channel,
-        v_row.phone, v_row.called_at, v_row.finished_at, false;
-END $$;
