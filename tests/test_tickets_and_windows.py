@@ -241,3 +241,15 @@ async def test_a_handover_ends_the_previous_clerks_session_at_the_window(
     assert status == 200 and body["ticket"]["clerk"] == "clerk2"
     status, window = await c.call("GET", "/api/v1/windows/W01", token=second)
     assert window["clerk"] == "clerk2" and window["serving"] == "A001"
+
+
+async def test_numbers_past_999_keep_all_their_digits(hall: HallUnderTest) -> None:
+    """Q1: the 1000th ticket of a line is A1000, never a second "A100"."""
+    db = hall.running.hall.db
+    day = hall.clock().date()
+    common = {"hall": hall.cfg.hall.id, "day": day, "letter": "A", "service": "A01",
+              "priority": "normal", "channel": "kiosk", "phone": None,
+              "idempotency_key": None, "at": hall.clock(), "session": 0}
+    t100, _ = await db.issue_ticket(seq=100, order=1, **common)
+    t1000, _ = await db.issue_ticket(seq=1000, order=2, **common)
+    assert (t100.number, t1000.number) == ("A100", "A1000")
