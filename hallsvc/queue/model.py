@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -89,6 +90,9 @@ class WaitingTicket:
     issued_ms: int  # epoch milliseconds
     order: int  # queue position key: issue order, kept across restore and transfer
     window: str | None = None  # transferred to this window only (Q5 首问负责)
+    # Q4/Q7: a checked-in appointment's slot (epoch ms). It counts as a priority
+    # ticket from its slot on, and its wait is measured from the slot.
+    slot_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +102,42 @@ class WindowView:
     services: frozenset[str]
     state: WindowState
     takes_overflow: bool = False
+    # Q9 跨窗通办: other services this window may help with, only when their
+    # queue is swamped (the policy decides when; see docs/queue-policy.md).
+    # The proxy window's list comes from the hall file; empty = helps nobody.
+    overflow_services: frozenset[str] = frozenset()
 
     def may_serve(self, ticket: WaitingTicket) -> bool:
-        """Q2: a window serves its services, and tickets transferred to it."""
+        """Q2: a window serves its services, the overflow it may help with, and
+        tickets transferred to it."""
         if ticket.window is not None:
             return ticket.window == self.id
-        return ticket.service in self.services
+        return ticket.service in self.services or ticket.service in self.overflow_services
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLoad:
+    """One service's live figures, as Redis keeps them (Q1, Q9)."""
+
+    waiting: int = 0  # tickets waiting for it, every class (transferred ones excluded)
+    priority_waiting: int = 0  # of which Q4 priority-class tickets (appointments included)
+    # The live rate: recent mean service time (e.g. an EWMA over finished
+    # services, weight 0.05); None before any is known (the hall file's then).
+    mean_service_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HallLoad:
+    """The hall's live state around one call or one estimate.
+
+    `services` has an entry for every service of the hall (a missing one counts
+    as empty and unmeasured); `windows` has every window with its current state
+    (open, paused or closed) and `busy` the open windows serving someone now.
+    """
+
+    services: Mapping[str, ServiceLoad]
+    windows: tuple[WindowView, ...] = ()
+    busy: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

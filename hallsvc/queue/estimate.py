@@ -1,0 +1,103 @@
+"""Estimated wait (Q1): on issue, and on request for a waiting ticket.
+
+Pure: the hall's live figures (`HallLoad`: per service the waiting count,
+the priority ones among them and the recent mean service time; every window
+with its state; the busy ones) and `now` in, milliseconds out.
+
+The policy balances waits across the windows that share services, so a new
+ticket waits roughly until the work ahead of it, in its own queue and in the
+queues it shares windows with, has been done by those windows:
+
+    wait = max over S of (work(S) - idle * m) / windows(S)  +  residual * m / windows(s)
+
+- `m`: the service's recent mean service time (the live rate).
+- `S` runs over three sets of services: the service alone (its own `ahead`
+  only); every service its windows serve, over every window that serves one
+  of them (the windows share that work); and the services served only by
+  the service's windows (for a service of the proxy window: all its rare
+  services, which nobody else can take).
+- `work(S)`: waiting × mean service time, summed; for the ticket's own
+  service only the `ahead` (due priority tickets go first, Q4: a priority
+  ticket counts only the priority ones).
+- `windows(S)`: the open windows that serve S. The proxy window counts for a
+  service it may help with only while that service is swamped (Q9), as the
+  policy only helps then.
+- `idle`: the open windows of the service that serve nobody now: a ticket
+  with fewer ahead than that is called at once.
+- `residual`: when every window is busy, the first frees up after about
+  two thirds of a service (lognormal service times, CV about 0.6).
+- An appointment checked in before its slot waits at least until its slot.
+"""
+
+from __future__ import annotations
+
+from hallsvc.queue.model import (
+    HallLoad,
+    Priority,
+    ServiceLoad,
+    WaitingTicket,
+    WindowState,
+    WindowView,
+)
+from hallsvc.queue.policy import DEFAULT_PARAMS, PolicyParams, is_priority_due
+
+RESIDUAL = 0.68  # (1 + CV²) / 2 of a service: a busy window's mean time left
+
+
+def estimate_wait_ms(ticket: WaitingTicket, load: HallLoad, now_ms: int,
+                     params: PolicyParams = DEFAULT_PARAMS, *, ahead: int | None = None) -> int:
+    """Q1: the estimated wait of `ticket` from `now_ms` on, in milliseconds.
+
+    Without `ahead`, the ticket is taken as just issued (not yet counted in
+    `load`): everyone waiting goes before it. With it (a ticket already in
+    the queue), `ahead` is the number of its service to be called first."""
+    s = ticket.service
+    services = load.services
+    own = services.get(s, ServiceLoad())
+    until_slot = 0
+    if ticket.priority is Priority.APPOINTMENT and ticket.slot_ms is not None:
+        until_slot = max(0, ticket.slot_ms - now_ms)
+    priority = ticket.priority is not Priority.NORMAL and (
+        until_slot > 0 or is_priority_due(ticket, now_ms))
+    share = 1.0  # of the other queues' work that is older than this ticket
+    if ahead is None:
+        ahead = own.priority_waiting if priority else own.waiting
+    elif own.waiting:
+        share = min(1.0, ahead / own.waiting)
+
+    def serves(w: WindowView, x: str) -> bool:
+        if x in w.services:
+            return True
+        return (x in w.overflow_services
+                and services.get(x, ServiceLoad()).waiting > params.swamped_threshold)
+
+    open_windows = [w for w in load.windows if w.state is WindowState.OPEN]
+    mine = [w for w in open_windows if serves(w, s)]
+    if not mine:  # nobody there now (a break, a late start): the configured ones
+        mine = [w for w in load.windows if s in w.services]
+    n = max(1, len(mine))
+    idle = sum(1 for w in mine if w.state is WindowState.OPEN and w.id not in load.busy)
+    if ahead < idle:
+        return until_slot
+    m = _mean(own, params)
+    level = (ahead - idle) * m / n  # its own queue alone
+    if not priority:
+        ids = {w.id for w in mine}
+        shared = {x for w in mine for x in w.services | w.overflow_services if serves(w, x)}
+        captive = {x for x in shared
+                   if all(w.id in ids for w in open_windows if serves(w, x))} | {s}
+
+        def work(group: set[str]) -> float:
+            other = sum(services.get(x, ServiceLoad()).waiting
+                        * _mean(services.get(x, ServiceLoad()), params)
+                        for x in group if x != s)
+            return ahead * m + share * other - idle * m
+
+        sharing = [w for w in open_windows if any(serves(w, x) for x in shared)]
+        level = max(level, work(shared) / max(n, len(sharing)), work(captive) / n)
+    wait = level + RESIDUAL * m / n
+    return int(max(until_slot, wait))
+
+
+def _mean(load: ServiceLoad, params: PolicyParams) -> float:
+    return float(load.mean_service_ms or params.default_service_s * 1000)
