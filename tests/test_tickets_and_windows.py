@@ -18,8 +18,10 @@ async def test_tickets_are_numbered_per_line_and_tell_who_is_ahead(hall: HallUnd
     b1 = await c.issue("B01")
     assert [t["ticket"]["number"] for t in (a1, a2, a3, b1)] == ["A001", "A002", "A003", "B001"]
     assert a1["ahead"] == 0 and a3["ahead"] == 1  # Q1: one A01 ticket is ahead of A003
-    # 1 ahead × 10 min average ÷ 2 windows serving A01
-    assert a3["estimated_wait_minutes"] == 5
+    # Q1 (hallsvc/queue/estimate.py): nobody has served yet, so the hall file's
+    # 10 min average: 1 ahead × 10 min ÷ 2 windows serving A01, plus 0.68 of a
+    # service ÷ 2 until the first of them is free: 8.4 min.
+    assert a3["estimated_wait_minutes"] == 8
     assert b1["ticket"]["state"] == "waiting" and b1["ticket"]["channel"] == "kiosk"
 
 
@@ -253,3 +255,19 @@ async def test_numbers_past_999_keep_all_their_digits(hall: HallUnderTest) -> No
     t100, _ = await db.issue_ticket(seq=100, order=1, **common)
     t1000, _ = await db.issue_ticket(seq=1000, order=2, **common)
     assert (t100.number, t1000.number) == ("A100", "A1000")
+
+
+async def test_the_estimate_follows_the_live_service_rate(hall: HallUnderTest) -> None:
+    """Q1: the wait told on the ticket comes from how fast the windows that
+    serve it really work, not from a configured guess."""
+    c = hall.client
+    await c.issue("A01")
+    token = await c.login("clerk1", "W01")
+    await c.press(token, "W01", "call-next")
+    hall.clock.advance(minutes=2)  # served in 2 min, not the configured 10
+    await c.press(token, "W01", "finish")
+    first = await c.issue("A01")   # W01 is open and free: called at once
+    second = await c.issue("A01")  # 1 ahead, W01 the only open window serving A01
+    assert (first["ahead"], first["estimated_wait_minutes"]) == (0, 0)
+    # 0.68 of a 2-min service until W01 is free again (10-min average: 7 min)
+    assert (second["ahead"], second["estimated_wait_minutes"]) == (1, 1)

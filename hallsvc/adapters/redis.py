@@ -6,8 +6,11 @@ share a cluster slot and its Lua scripts stay atomic.
 - `ready`: present while the hot state is complete. Every script checks it
   first and answers NOHOT when Redis was flushed or restarted; the caller
   rebuilds from PostgreSQL and tries again.
-- `q:<service>` / `wq:<window>`: waiting tickets, sorted set, score = queue
-  order. Members carry what the policy needs (see `_member`).
+- `q:<service>:<class>` / `wq:<window>`: waiting tickets, one sorted set per
+  service and priority class (Q4) and one per window for tickets transferred
+  to it, score = queue order. Members carry what the policy needs (`_member`).
+- `svc_ms`: hash, per service the moving average of its service time (ms),
+  the live rate behind the policy and the estimate (Q1, Q3).
 - `w:<window>`: hash with `state`, `clerk`, `current` (member being served).
 - `n:<day>:<letter>`: the line's last ticket number of the day (Q1);
   `nc:<day>:<letter>:<session>`: tickets of the line in one session (Q8 cap);
@@ -34,10 +37,15 @@ from redis.exceptions import RedisError
 from hallsvc.errors import Unavailable
 from hallsvc.queue.model import Priority, TicketNumber, WaitingTicket, WindowState
 
+# KEYS: ready, the ticket's queue, the service's other priority queues…
+# Returns how many go before it: those ahead in its queue and (Q4) every
+# priority ticket of the service waiting in another class.
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-return redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[1])
+local ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[1])
+for i = 3, #KEYS do ahead = ahead + redis.call('ZCARD', KEYS[i]) end
+return ahead
 """
 
 # KEYS: ready, line counter, session counter, hall order counter[, idempotency key]
@@ -86,8 +94,10 @@ return out
 """
 
 # KEYS: ready, window hash, queue. Takes the head of the queue the policy
-# chose, in the same step that marks the window busy: returns the member,
-# or a code.
+# chose, in the same step that marks the window busy: returns the member, or
+# a code. If another window took the chosen head a moment ago, this is the
+# next in the same line (same service and class: as eligible, and first in
+# line now); insisting on the chosen one would make every busy window retry.
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local w = redis.call('HMGET', KEYS[2], 'state', 'current')
@@ -97,6 +107,14 @@ local head = redis.call('ZPOPMIN', KEYS[3])
 if #head == 0 then return 0 end
 redis.call('HSET', KEYS[2], 'current', head[1])
 return head[1]
+"""
+
+# KEYS: svc_ms.  ARGV: service, this service's time (ms), weight of the new one.
+_SERVICE_TIME = """
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+local x = tonumber(ARGV[2])
+if old then x = old + tonumber(ARGV[3]) * (x - old) end
+redis.call('HSET', KEYS[1], ARGV[1], math.floor(x + 0.5))
 """
 
 # KEYS: window hash.  ARGV: member expected as current ('' = any)
@@ -126,6 +144,22 @@ def day_order(day: date, order: int) -> int:
     """The queue key of the day's `order`-th ticket: issue order within the
     day, and later days after earlier ones."""
     return day.toordinal() * _ORDERS_PER_DAY + order
+
+
+_PRIORITY_CLASSES = tuple(c for c in Priority if c is not Priority.NORMAL)
+
+
+def _text(x: str | bytes) -> str:
+    return x.decode() if isinstance(x, bytes) else x
+
+
+@dataclass(frozen=True, slots=True)
+class HallHot:
+    """What `HotState.load` reads: the raw live figures of the hall."""
+
+    waiting: dict[str, dict[Priority, int]]  # service -> class -> waiting
+    service_ms: dict[str, int]  # service -> moving average of its service time
+    windows: dict[str, tuple[WindowState, bool]]  # window -> (state, serving someone)
 
 
 class CapReached(Exception):
@@ -183,6 +217,7 @@ class HotState:
         self._release = client.register_script(_RELEASE)
         self._number = client.register_script(_NUMBER)
         self._raise = client.register_script(_RAISE)
+        self._service_time = client.register_script(_SERVICE_TIME)
 
     @classmethod
     async def connect(cls, url: str, hall: str) -> HotState:
@@ -199,7 +234,12 @@ class HotState:
         await self._r.aclose()
 
     def _queue(self, t: WaitingTicket) -> str:
-        return f"{self._p}wq:{t.window}" if t.window else f"{self._p}q:{t.service}"
+        if t.window:
+            return f"{self._p}wq:{t.window}"
+        return self._class_queue(t.service, t.priority)
+
+    def _class_queue(self, service: str, priority: Priority) -> str:
+        return f"{self._p}q:{service}:{priority.value}"
 
     def _window(self, window: str) -> str:
         return f"{self._p}w:{window}"
@@ -231,15 +271,20 @@ class HotState:
 
     async def enqueue(self, t: WaitingTicket) -> int:
         """Put a ticket in its queue; returns how many wait ahead of it."""
-        ahead = await self._run(self._enqueue, [self._p + "ready", self._queue(t)],
-                                [t.order, _member(t)])
+        own = self._queue(t)
+        before = ([self._class_queue(t.service, c) for c in _PRIORITY_CLASSES]
+                  if t.window is None else [])
+        ahead = await self._run(self._enqueue, [self._p + "ready", own]
+                                + [k for k in before if k != own], [t.order, _member(t)])
         if ahead == -1:
             raise NoHotState
         assert isinstance(ahead, int)
         return ahead
 
-    async def snapshot(self, window: str, services: Iterable[str], k: int = 4) -> Snapshot:
-        names = [f"wq:{window}"] + [f"q:{s}" for s in services]
+    async def snapshot(self, window: str, services: Iterable[str], k: int = 1) -> Snapshot:
+        """The window's state, and the head(s) and length of every queue it
+        may serve: its transfers, and each of `services` in every class."""
+        names = [f"wq:{window}"] + [f"q:{s}:{c.value}" for s in services for c in Priority]
         out = await self._run(self._snapshot,
                               [self._p + "ready", self._window(window)]
                               + [self._p + n for n in names], [k])
@@ -293,18 +338,43 @@ class HotState:
         return snap.window
 
     async def counts(self, services: Iterable[str]) -> dict[str, int]:
-        services = list(services)
+        """Waiting per service, every class (transfers to a window not counted)."""
+        return {s: sum(by_class.values())
+                for s, by_class in (await self.load(services, ())).waiting.items()}
+
+    async def load(self, services: Iterable[str], windows: Iterable[str]) -> HallHot:
+        """The hall's live figures in one round trip: waiting per service and
+        class, the service-time averages, and each window's state and whether
+        it is serving someone."""
+        services, windows = list(services), list(windows)
         try:
             async with self._r.pipeline(transaction=False) as pipe:
                 pipe.exists(self._p + "ready")
                 for s in services:
-                    pipe.zcard(f"{self._p}q:{s}")
+                    for c in Priority:
+                        pipe.zcard(self._class_queue(s, c))
+                pipe.hgetall(self._p + "svc_ms")
+                for w in windows:
+                    pipe.hmget(self._window(w), "state", "current")
                 res = await pipe.execute()
         except (RedisError, OSError) as e:
             raise Unavailable("redis", f"Redis: {e}") from e
         if not res[0]:
             raise NoHotState
-        return {s: int(n) for s, n in zip(services, res[1:], strict=True)}
+        n = len(Priority)
+        waiting = {s: {c: int(res[1 + i * n + j]) for j, c in enumerate(Priority)}
+                   for i, s in enumerate(services)}
+        at = 1 + len(services) * n
+        service_ms = {_text(k): int(v) for k, v in res[at].items()}
+        states: dict[str, tuple[WindowState, bool]] = {}
+        for w, (state, current) in zip(windows, res[at + 1:], strict=True):
+            states[w] = (WindowState(_text(state)) if state else WindowState.CLOSED,
+                         bool(current))
+        return HallHot(waiting, service_ms, states)
+
+    async def record_service_time(self, service: str, ms: int, weight: float) -> None:
+        """Fold one finished service's time into the service's moving average."""
+        await self._run(self._service_time, [self._p + "svc_ms"], [service, ms, weight])
 
     async def is_ready(self) -> bool:
         try:

@@ -15,17 +15,26 @@ from functools import partial
 from typing import TypeVar
 
 from hallsvc.adapters.postgres import Database, NumberTaken, TicketRow, WindowBusy
-from hallsvc.adapters.redis import CapReached, Claim, HotContent, HotState, NoHotState
+from hallsvc.adapters.redis import (
+    CapReached,
+    Claim,
+    HallHot,
+    HotContent,
+    HotState,
+    NoHotState,
+)
 from hallsvc.config import HallConfig
 from hallsvc.devices import wire
 from hallsvc.errors import HallError, Unavailable, bad_request, conflict, not_found
 from hallsvc.hours import Issuing, WorkingDays, issuing_at, service_day, void_time
+from hallsvc.queue.estimate import estimate_wait_ms
+from hallsvc.queue.load import SERVICE_TIME_WEIGHT, hall_load, policy_params, window_views
 from hallsvc.queue.model import (
     Channel,
+    HallLoad,
     Priority,
     TicketNumber,
     WaitingTicket,
-    WindowKind,
     WindowState,
     WindowView,
 )
@@ -33,6 +42,12 @@ from hallsvc.queue.policy import choose_next
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# Told of each window verb once it is recorded: (verb, window, clerk, the ticket
+# acted on, now). The device hub (issue 5) refreshes the window's board from it,
+# starts a call's announcement at once (the outbox row stays the durable copy)
+# and has the pad ask for a rating after a finish (H8a). Called in-process and
+# synchronously: a listener does no I/O and never raises.
+WindowListener = Callable[[str, str, str, TicketRow | None, datetime], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +75,10 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
+def _ms_of(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
+
+
 class QueueService:
     def __init__(self, cfg: HallConfig, db: Database, hot: HotState) -> None:
         self.cfg = cfg
@@ -71,6 +90,10 @@ class QueueService:
         self._rebuilding: asyncio.Lock = asyncio.Lock()
         self._dirty = False  # a Redis step failed half-way: rebuild before the next
         self._calendar_warned: date | None = None
+        self.listeners: list[WindowListener] = []
+        self.views = window_views(cfg)
+        self.params = policy_params(cfg)
+        self._live: tuple[float, HallHot] | None = None  # (read at, monotonic), see _hall
 
     # -- hot state ---------------------------------------------------------
 
@@ -183,14 +206,26 @@ class QueueService:
         # Acknowledged only now that PostgreSQL has it; Redis is the fast copy.
         waiting = _waiting(ticket)
         ahead = await self._hot(now, lambda: self.hot.enqueue(waiting))
-        return Issued(ticket, ahead, self.estimate_minutes(service.code, ahead), replay)
+        return Issued(ticket, ahead, await self.estimate_minutes(waiting, ahead, now), replay)
 
-    def estimate_minutes(self, service_code: str, ahead: int) -> int:
-        """Q1: people ahead × average service time ÷ windows that serve it.
-        (The live-rate estimate is issue 4's.)"""
-        service = self.cfg.service_by_code[service_code]
-        windows = max(1, len(self.cfg.windows_serving(service_code)))
-        return round(ahead * service.average_minutes / windows)
+    async def estimate_minutes(self, ticket: WaitingTicket, ahead: int, now: datetime) -> int:
+        """Q1: from the live rate of the windows that may serve it, the proxy
+        window's share included (hallsvc/queue/estimate.py)."""
+        hot = await self._hall(now)
+        load = hall_load(self.cfg, self.views, hot.waiting, hot.service_ms, hot.windows)
+        return round(estimate_wait_ms(ticket, load, _ms(now), self.params, ahead=ahead) / 60_000)
+
+    async def _hall(self, now: datetime, max_age: float = 1.0) -> HallHot:
+        """The hall's live figures, read at most once a `max_age` per process:
+        they steer the ranking (Q3, Q9) and the estimate (Q1), never who may
+        take a ticket (the claim decides that). Window changes made here
+        drop the copy at once; other processes' are seen within `max_age`."""
+        clock = asyncio.get_running_loop().time()
+        if self._live is None or clock - self._live[0] > max_age:
+            codes = [s.code for s in self.cfg.services]
+            hot = await self._hot(now, lambda: self.hot.load(codes, self.views))
+            self._live = (clock, hot)
+        return self._live[1]
 
     # -- window sessions ---------------------------------------------------
 
@@ -198,14 +233,15 @@ class QueueService:
         w = self.cfg.window_by_id.get(window)
         if w is None:
             raise not_found("unknown_window", f'no window "{window}" in this hall', "window")
-        return WindowView(w.id, WindowKind(w.kind), frozenset(w.services), WindowState.OPEN,
-                          w.takes_overflow)
+        return self.views[w.id]
 
     async def login(self, window: str, clerk: str, now: datetime) -> None:
         self._window_cfg(window)
         await self.db.window_event(self.hall, window, "login", now, clerk)
         hot = await self._hot(now, lambda: self.hot.window(window))
         await self._hot(now, partial(self.hot.set_window, window, WindowState.OPEN, clerk))
+        self._told("login", window, clerk, None, now)
+        self._live = None
         if hot.clerk and hot.clerk != clerk:
             log.info("window %s handed over from %s to %s", window, hot.clerk, clerk)
 
@@ -216,6 +252,8 @@ class QueueService:
             raise conflict("window_busy", f"finish or skip {hot.current.number} first")
         await self.db.window_event(self.hall, window, "logout", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.CLOSED, None))
+        self._told("logout", window, clerk, None, now)
+        self._live = None
 
     async def pause(self, window: str, clerk: str, now: datetime) -> None:
         hot = await self._hot(now, lambda: self.hot.window(window))
@@ -223,6 +261,8 @@ class QueueService:
             raise conflict("window_closed", "nobody is logged in to this window")
         await self.db.window_event(self.hall, window, "paused", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.PAUSED, hot.clerk))
+        self._told("pause", window, clerk, None, now)
+        self._live = None
 
     async def resume(self, window: str, clerk: str, now: datetime) -> None:
         hot = await self._hot(now, lambda: self.hot.window(window))
@@ -230,16 +270,19 @@ class QueueService:
             raise conflict("window_closed", "nobody is logged in to this window")
         await self.db.window_event(self.hall, window, "resumed", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.OPEN, hot.clerk))
+        self._told("resume", window, clerk, None, now)
+        self._live = None
 
     # -- the window verbs (Q5) ---------------------------------------------
 
     async def call_next(self, window: str, clerk: str, now: datetime) -> Called | None:
         view = self._window_cfg(window)
-        services = sorted(view.services)
+        services = sorted(view.services | view.overflow_services)
         for _ in range(20):
             snap = await self._hot(now, lambda: self.hot.snapshot(window, services))
             self._check_can_call(snap.window.state, snap.window.current)
-            decision = choose_next(snap.waiting, view, now)
+            decision = choose_next(snap.waiting, view, now, await self._load(now, snap.counts),
+                                   self.params)
             if decision is None:
                 return None
             got = await self._hot(now, partial(self._claim, window, decision.ticket))
@@ -271,8 +314,21 @@ class QueueService:
                 # Stale hot state (the record says it is no longer waiting).
                 await self.hot.release(window, ticket)
                 continue
+            self._told("call", window, clerk, row, now)
             return Called(row, decision.reason)
         raise Unavailable("redis", "call-next kept racing; try again")
+
+    async def _load(self, now: datetime, counts: dict[str, int]) -> HallLoad:
+        """The policy's view of the hall, with the exact lengths of the
+        calling window's queues from its snapshot (`q:<service>:<class>`)."""
+        hot = await self._hall(now)
+        waiting = {s: dict(by_class) for s, by_class in hot.waiting.items()}
+        for name, n in counts.items():
+            kind, _, rest = name.partition(":")
+            if kind == "q":
+                service, _, cls = rest.rpartition(":")
+                waiting.setdefault(service, {})[Priority(cls)] = n
+        return hall_load(self.cfg, self.views, waiting, hot.service_ms, hot.windows)
 
     async def _claim(self, window: str, chosen: WaitingTicket) -> WaitingTicket | Claim:
         got = await self.hot.claim_head(window, chosen)
@@ -322,6 +378,7 @@ class QueueService:
             detail={"limit": limit}, topic=self.topics.calls, payload=wire.encode(event))
         if done is None:
             raise conflict("no_current_ticket", "this window is not serving anyone")
+        self._told("recall", window, clerk, done, now)
         return done
 
     async def skip(self, window: str, clerk: str, now: datetime,
@@ -335,7 +392,14 @@ class QueueService:
 
     async def finish(self, window: str, clerk: str, now: datetime) -> TicketRow:
         cur = await self._current(window, now)
-        return await self._finish_current("finish", cur, window, clerk, now, None, None, None)
+        row = await self._finish_current("finish", cur, window, clerk, now, None, None, None)
+        if row.called_at is not None and row.finished_at is not None:
+            # The live rate of the service (Q1, Q3): the policy and the estimate read it.
+            took = row.finished_at - row.called_at
+            await self.hot.record_service_time(row.service_code, _ms_of(took),
+                                               SERVICE_TIME_WEIGHT)
+            self._live = None
+        return row
 
     async def transfer(self, window: str, clerk: str, now: datetime, *,
                        to_service: str | None, to_window: str | None) -> TicketRow:
@@ -369,7 +433,13 @@ class QueueService:
         await self._hot(now, partial(self.hot.release, window, cur))
         if row is None:
             raise conflict("no_current_ticket", "this window is not serving anyone")
+        self._told(verb, window, clerk, row, now)
         return row
+
+    def _told(self, verb: str, window: str, clerk: str, row: TicketRow | None,
+              now: datetime) -> None:
+        for listener in self.listeners:
+            listener(verb, window, clerk, row, now)
 
     async def restore(self, number: str, actor: str, now: datetime) -> TicketRow:
         """Q5: a skipped person came back; they return to their old place."""

@@ -1,0 +1,61 @@
+"""The hall as the policy and the estimate see it (Q1, Q2, Q3, Q9): the hall
+file's windows and thresholds, and the live figures Redis keeps, turned into
+the policy's plain data. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hallsvc.config import HallConfig
+from hallsvc.queue.model import (
+    HallLoad,
+    Priority,
+    ServiceLoad,
+    WindowKind,
+    WindowState,
+    WindowView,
+)
+from hallsvc.queue.policy import PolicyParams
+
+# Weight of one finished service in its service's moving average of service
+# times: the live rate follows the last few dozen services (docs/queue-policy.md).
+SERVICE_TIME_WEIGHT = 0.05
+
+Waiting = Mapping[str, Mapping[Priority, int]]  # service -> class -> waiting
+
+
+def window_views(cfg: HallConfig) -> dict[str, WindowView]:
+    """Each window as configured. Q2: the proxy window that takes overflow may
+    help with every other service of the hall, when the policy finds it
+    swamped (Q9)."""
+    everything = frozenset(s.code for s in cfg.services)
+    return {w.id: WindowView(w.id, WindowKind(w.kind), frozenset(w.services), WindowState.OPEN,
+                             w.takes_overflow,
+                             everything - frozenset(w.services) if w.takes_overflow
+                             else frozenset())
+            for w in cfg.windows}
+
+
+def policy_params(cfg: HallConfig) -> PolicyParams:
+    return PolicyParams(swamped_threshold=cfg.thresholds.swamped_waiting)
+
+
+def hall_load(cfg: HallConfig, views: Mapping[str, WindowView], waiting: Waiting,
+              service_ms: Mapping[str, int],
+              windows: Mapping[str, tuple[WindowState, bool]]) -> HallLoad:
+    """`waiting` per service and class, the measured service times (a service
+    not measured yet takes the hall file's `average_minutes`), and each
+    window's (state, serving someone)."""
+    services = {}
+    for s in cfg.services:
+        by_class = waiting.get(s.code, {})
+        services[s.code] = ServiceLoad(
+            waiting=sum(by_class.values()),
+            priority_waiting=sum(n for c, n in by_class.items() if c is not Priority.NORMAL),
+            mean_service_ms=service_ms.get(s.code) or round(s.average_minutes * 60_000))
+    states = tuple(
+        WindowView(v.id, v.kind, v.services, windows.get(v.id, (WindowState.CLOSED, False))[0],
+                   v.takes_overflow, v.overflow_services)
+        for v in views.values())
+    busy = frozenset(w for w, (_, serving) in windows.items() if serving)
+    return HallLoad(services, states, busy)
