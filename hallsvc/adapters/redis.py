@@ -88,7 +88,8 @@ local out = {w[1] or 'closed', w[2] or '', w[3] or ''}
 local k = tonumber(ARGV[1])
 for i = 3, #KEYS do
   out[#out + 1] = redis.call('ZCARD', KEYS[i])
-  out[#out + 1] = redis.call('ZRANGE', KEYS[i], 0, k - 1)
+  if k > 0 then out[#out + 1] = redis.call('ZRANGE', KEYS[i], 0, k - 1)
+  else out[#out + 1] = {} end  -- k = 0: lengths only (ZRANGE 0 -1 would be all)
 end
 return out
 """

@@ -31,6 +31,8 @@ queues it shares windows with, has been done by those windows:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hallsvc.queue.model import (
     HallLoad,
     Priority,
@@ -51,52 +53,78 @@ def estimate_wait_ms(ticket: WaitingTicket, load: HallLoad, now_ms: int,
     Without `ahead`, the ticket is taken as just issued (not yet counted in
     `load`): everyone waiting goes before it. With it (a ticket already in
     the queue), `ahead` is the number of its service to be called first."""
-    s = ticket.service
-    services = load.services
-    own = services.get(s, ServiceLoad())
-    until_slot = 0
-    if ticket.priority is Priority.APPOINTMENT and ticket.slot_ms is not None:
-        until_slot = max(0, ticket.slot_ms - now_ms)
-    priority = ticket.priority is not Priority.NORMAL and (
-        until_slot > 0 or is_priority_due(ticket, now_ms))
-    share = 1.0  # of the other queues' work that is older than this ticket
-    if ahead is None:
-        ahead = own.priority_waiting if priority else own.waiting
-    elif own.waiting:
-        share = min(1.0, ahead / own.waiting)
+    return Basis.of(ticket.service, load, params).wait_ms(ticket, now_ms, params, ahead=ahead)
 
-    def serves(w: WindowView, x: str) -> bool:
-        if x in w.services:
-            return True
-        return (x in w.overflow_services
-                and services.get(x, ServiceLoad()).waiting > params.swamped_threshold)
 
-    open_windows = [w for w in load.windows if w.state is WindowState.OPEN]
-    mine = [w for w in open_windows if serves(w, s)]
-    if not mine:  # nobody there now (a break, a late start): the configured ones
-        mine = [w for w in load.windows if s in w.services]
-    n = max(1, len(mine))
-    idle = sum(1 for w in mine if w.state is WindowState.OPEN and w.id not in load.busy)
-    if ahead < idle:
-        return until_slot
-    m = _mean(own, params)
-    level = (ahead - idle) * m / n  # its own queue alone
-    if not priority:
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What the estimate of one service's tickets needs from the hall, worked
+    out once per reading of the hall's figures (it walks every window) and
+    then used for every ticket issued until the next reading."""
+
+    own: ServiceLoad
+    mean_ms: float  # m: the service's recent mean service time
+    windows: int  # n: open windows serving it (or the configured ones, none open)
+    idle: int  # of those, serving nobody now
+    shared_work_ms: float  # work waiting in the other services its windows serve
+    shared_windows: int  # open windows serving any of those
+    captive_work_ms: float  # work waiting in the services only its windows serve
+
+    @classmethod
+    def of(cls, s: str, load: HallLoad, params: PolicyParams = DEFAULT_PARAMS) -> Basis:
+        services = load.services
+        own = services.get(s, ServiceLoad())
+
+        def serves(w: WindowView, x: str) -> bool:
+            if x in w.services:
+                return True
+            return (x in w.overflow_services
+                    and services.get(x, ServiceLoad()).waiting > params.swamped_threshold)
+
+        open_windows = [w for w in load.windows if w.state is WindowState.OPEN]
+        mine = [w for w in open_windows if serves(w, s)]
+        if not mine:  # nobody there now (a break, a late start): the configured ones
+            mine = [w for w in load.windows if s in w.services]
+        n = max(1, len(mine))
+        idle = sum(1 for w in mine if w.state is WindowState.OPEN and w.id not in load.busy)
         ids = {w.id for w in mine}
         shared = {x for w in mine for x in w.services | w.overflow_services if serves(w, x)}
         captive = {x for x in shared
                    if all(w.id in ids for w in open_windows if serves(w, x))} | {s}
 
-        def work(group: set[str]) -> float:
-            other = sum(services.get(x, ServiceLoad()).waiting
-                        * _mean(services.get(x, ServiceLoad()), params)
-                        for x in group if x != s)
-            return ahead * m + share * other - idle * m
+        def other(group: set[str]) -> float:
+            return sum(services.get(x, ServiceLoad()).waiting
+                       * _mean(services.get(x, ServiceLoad()), params)
+                       for x in group if x != s)
 
-        sharing = [w for w in open_windows if any(serves(w, x) for x in shared)]
-        level = max(level, work(shared) / max(n, len(sharing)), work(captive) / n)
-    wait = level + RESIDUAL * m / n
-    return int(max(until_slot, wait))
+        sharing = sum(1 for w in open_windows if any(serves(w, x) for x in shared))
+        return cls(own, _mean(own, params), n, idle, other(shared), sharing, other(captive))
+
+    def wait_ms(self, ticket: WaitingTicket, now_ms: int,
+                params: PolicyParams = DEFAULT_PARAMS, *, ahead: int | None = None) -> int:
+        del params  # the basis carries what the parameters decided
+        until_slot = 0
+        if ticket.priority is Priority.APPOINTMENT and ticket.slot_ms is not None:
+            until_slot = max(0, ticket.slot_ms - now_ms)
+        priority = ticket.priority is not Priority.NORMAL and (
+            until_slot > 0 or is_priority_due(ticket, now_ms))
+        share = 1.0  # of the other queues' work that is older than this ticket
+        own = self.own
+        if ahead is None:
+            ahead = own.priority_waiting if priority else own.waiting
+        elif own.waiting:
+            share = min(1.0, ahead / own.waiting)
+        if ahead < self.idle:
+            return until_slot
+        m, n = self.mean_ms, self.windows
+        level = (ahead - self.idle) * m / n  # its own queue alone
+        if not priority:
+            base = ahead * m - self.idle * m
+            level = max(level,
+                        (base + share * self.shared_work_ms) / max(n, self.shared_windows),
+                        (base + share * self.captive_work_ms) / n)
+        wait = level + RESIDUAL * m / n
+        return int(max(until_slot, wait))
 
 
 def _mean(load: ServiceLoad, params: PolicyParams) -> float:

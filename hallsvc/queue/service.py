@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import TypeVar
@@ -27,7 +27,7 @@ from hallsvc.config import HallConfig
 from hallsvc.devices import wire
 from hallsvc.errors import HallError, Unavailable, bad_request, conflict, not_found
 from hallsvc.hours import Issuing, WorkingDays, issuing_at, service_day, void_time
-from hallsvc.queue.estimate import estimate_wait_ms
+from hallsvc.queue.estimate import Basis
 from hallsvc.queue.load import SERVICE_TIME_WEIGHT, hall_load, policy_params, window_views
 from hallsvc.queue.model import (
     Channel,
@@ -48,6 +48,18 @@ _T = TypeVar("_T")
 # and has the pad ask for a rating after a finish (H8a). Called in-process and
 # synchronously: a listener does no I/O and never raises.
 WindowListener = Callable[[str, str, str, TicketRow | None, datetime], None]
+
+
+@dataclass(slots=True)
+class _Live:
+    """The hall's live figures as last read (`read_at`: the loop's clock), the
+    policy's view of them, and the estimate's per-service basis, filled in
+    as services are asked about until the next reading."""
+
+    read_at: float
+    hot: HallHot
+    load: HallLoad
+    bases: dict[str, Basis] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +105,7 @@ class QueueService:
         self.listeners: list[WindowListener] = []
         self.views = window_views(cfg)
         self.params = policy_params(cfg)
-        self._live: tuple[float, HallHot] | None = None  # (read at, monotonic), see _hall
+        self._live: _Live | None = None  # see _hall
 
     # -- hot state ---------------------------------------------------------
 
@@ -211,21 +223,24 @@ class QueueService:
     async def estimate_minutes(self, ticket: WaitingTicket, ahead: int, now: datetime) -> int:
         """Q1: from the live rate of the windows that may serve it, the proxy
         window's share included (hallsvc/queue/estimate.py)."""
-        hot = await self._hall(now)
-        load = hall_load(self.cfg, self.views, hot.waiting, hot.service_ms, hot.windows)
-        return round(estimate_wait_ms(ticket, load, _ms(now), self.params, ahead=ahead) / 60_000)
+        live = await self._hall(now)
+        basis = live.bases.get(ticket.service)
+        if basis is None:
+            basis = live.bases[ticket.service] = Basis.of(ticket.service, live.load, self.params)
+        return round(basis.wait_ms(ticket, _ms(now), ahead=ahead) / 60_000)
 
-    async def _hall(self, now: datetime, max_age: float = 1.0) -> HallHot:
+    async def _hall(self, now: datetime, max_age: float = 1.0) -> _Live:
         """The hall's live figures, read at most once a `max_age` per process:
         they steer the ranking (Q3, Q9) and the estimate (Q1), never who may
         take a ticket (the claim decides that). Window changes made here
         drop the copy at once; other processes' are seen within `max_age`."""
         clock = asyncio.get_running_loop().time()
-        if self._live is None or clock - self._live[0] > max_age:
+        if self._live is None or clock - self._live.read_at > max_age:
             codes = [s.code for s in self.cfg.services]
             hot = await self._hot(now, lambda: self.hot.load(codes, self.views))
-            self._live = (clock, hot)
-        return self._live[1]
+            self._live = _Live(clock, hot, hall_load(self.cfg, self.views, hot.waiting,
+                                                     hot.service_ms, hot.windows))
+        return self._live
 
     # -- window sessions ---------------------------------------------------
 
@@ -321,14 +336,19 @@ class QueueService:
     async def _load(self, now: datetime, counts: dict[str, int]) -> HallLoad:
         """The policy's view of the hall, with the exact lengths of the
         calling window's queues from its snapshot (`q:<service>:<class>`)."""
-        hot = await self._hall(now)
-        waiting = {s: dict(by_class) for s, by_class in hot.waiting.items()}
+        live = await self._hall(now)
+        exact: dict[str, dict[Priority, int]] = {}
         for name, n in counts.items():
             kind, _, rest = name.partition(":")
             if kind == "q":
                 service, _, cls = rest.rpartition(":")
-                waiting.setdefault(service, {})[Priority(cls)] = n
-        return hall_load(self.cfg, self.views, waiting, hot.service_ms, hot.windows)
+                exact.setdefault(service, {})[Priority(cls)] = n
+        services = dict(live.load.services)
+        for service, by_class in exact.items():
+            services[service] = replace(
+                services[service], waiting=sum(by_class.values()),
+                priority_waiting=sum(n for c, n in by_class.items() if c is not Priority.NORMAL))
+        return HallLoad(services, live.load.windows, live.load.busy)
 
     async def _claim(self, window: str, chosen: WaitingTicket) -> WaitingTicket | Claim:
         got = await self.hot.claim_head(window, chosen)
