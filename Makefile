@@ -8,7 +8,7 @@ CONFIG ?= configs/demo-hall.toml
 .PHONY: demo test install lint bench clean
 
 demo: $(VENV)/.installed
-	$(BIN)/python run.py serve --config $(CONFIG)
+	$(BIN)/python run.py serve --config $(CONFIG) --with-devices
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check hallsvc run.py tests bench firmware-sim

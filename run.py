@@ -2,6 +2,7 @@
 """hallsvc's command line.
 
   python run.py serve --config configs/demo-hall.toml   run the hall
+  python run.py serve --with-devices                     … and its devices, simulated
   python run.py check-config FILE                        check a hall file (exit 2 if bad)
   python run.py hash-secret [--api-key]                  make a hash for the hall file
   python run.py openapi                                  print the OpenAPI document
@@ -14,6 +15,7 @@ import getpass
 import logging
 import os
 import secrets
+import subprocess
 import sys
 
 from hallsvc import auth
@@ -66,13 +68,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(cfg, args)
     from hallsvc.server import serve_forever
 
+    devices: list[subprocess.Popen[bytes]] = []
+
+    def banner(running: object) -> None:
+        _banner(cfg, running)
+        if args.with_devices:
+            devices.append(_simulated_hall(args.config, cfg, running))
+
     try:
         import uvloop
 
-        uvloop.run(serve_forever(cfg, settings, banner=lambda r: _banner(cfg, r)))
+        uvloop.run(serve_forever(cfg, settings, banner=banner))
     except KeyboardInterrupt:
         pass
+    finally:
+        for proc in devices:  # Ctrl-C reached it too; SIGTERM otherwise
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return 0
+
+
+def _simulated_hall(config: str, cfg: HallConfig, running: object) -> subprocess.Popen[bytes]:
+    """Issue 5 demo: every device of the hall file simulated (firmware-sim/hall.py)
+    on hallsvc's broker; the clerks clock in at a reader as it comes up."""
+    from hallsvc.config import Role
+    from hallsvc.server import Running
+
+    assert isinstance(running, Running) and running.settings.mqtt_url
+    clerks = ",".join(u.name for u in cfg.users if u.role is Role.CLERK)
+    here = os.path.dirname(os.path.abspath(__file__))
+    print(f"starting the simulated devices of hall {cfg.hall.id} (firmware-sim/hall.py)",
+          flush=True)
+    return subprocess.Popen([sys.executable, os.path.join(here, "firmware-sim", "hall.py"),
+                             "--config", config, "--mqtt", running.settings.mqtt_url,
+                             "--clock-in", clerks])
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -98,7 +131,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
     from hallsvc import __version__
     from hallsvc.http.api import openapi
-    from hallsvc.http.routes import api
+    from hallsvc.http.app import api  # with every module's operations registered
 
     print(json.dumps(openapi(api, title="hallsvc", version=__version__), indent=2,
                      ensure_ascii=False))
@@ -119,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--redis-url")
     serve.add_argument("--mqtt-url")
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--with-devices", action="store_true",
+                       help="also run the hall's devices, simulated (firmware-sim/hall.py)")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="check a hall file")
     check.add_argument("file")

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import random
 import signal
+import socket
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -164,10 +165,15 @@ class Device:
                 if client is None:
                     continue
                 try:
-                    await client.publish(self.topic(leaf), payload, qos=qos, retain=retain)
+                    # A PUBACK that does not come within 2 s: the connection may
+                    # have died under the message (the broker gone, no error
+                    # yet). Send it again, on the new connection if there is one:
+                    # at least once, and the server takes a repeat in its stride.
+                    await client.publish(self.topic(leaf), payload, qos=qos, retain=retain,
+                                         timeout=2.0)
                     return
                 except aiomqtt.MqttError:
-                    self.connected.clear()  # the MQTT loop reconnects; try again then
+                    await asyncio.sleep(0.05)  # the MQTT loop clears `connected` if it is lost
 
     # -- running ---------------------------------------------------------------
 
@@ -225,7 +231,8 @@ class Device:
                         self.mqtt.host, self.mqtt.port, username=self.mqtt.username,
                         password=self.mqtt.password, identifier=f"{self.hall}-{self.device_id}",
                         will=will, keepalive=self.keepalive, timeout=10,
-                        protocol=aiomqtt.ProtocolVersion.V311) as client:
+                        protocol=aiomqtt.ProtocolVersion.V311,
+                        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)) as client:
                     # Subscribe first, so that an answer to `online` (an error) is heard.
                     for leaf in (*self.listens, "error"):
                         await client.subscribe(self.topic(leaf), qos=1)

@@ -39,8 +39,11 @@ def hall_devices(raw: dict[str, Any]) -> list[dict[str, Any]]:
 def make_devices(hall: str, specs: list[dict[str, Any]], mqtt: MqttUrl, *,
                  prefix: str = PREFIX, echo: bool = True, chars_per_second: float = 4.0,
                  sensor_interval: float = 5.0, auto_rate: float | None = 3.0,
-                 wav_dir: Path | None = None) -> list[Device]:
+                 wav_dir: Path | None = None, clock_in: list[str] | None = None
+                 ) -> list[Device]:
+    """`clock_in`: staff the first reader clocks in once it is up (a demo's morning)."""
     devices: list[Device] = []
+    morning = list(clock_in or ())
     for i, d in enumerate(specs):
         kind, ident = d["kind"], d["id"]
         common: dict[str, Any] = {"prefix": prefix, "echo": echo}
@@ -57,7 +60,8 @@ def make_devices(hall: str, specs: list[dict[str, Any]], mqtt: MqttUrl, *,
             devices.append(TemperatureSensor(hall, ident, mqtt, interval=sensor_interval,
                                              seed=i, fault_rate=0.01, prefix=prefix))
         elif kind == "reader":
-            devices.append(AttendanceReader(hall, ident, mqtt, **common))
+            devices.append(AttendanceReader(hall, ident, mqtt, clock_in=morning, **common))
+            morning = []
         elif kind == "pad":
             devices.append(RatingPad(hall, ident, mqtt, auto=auto_rate, seed=i, **common))
         else:
@@ -76,6 +80,8 @@ def main() -> None:
     p.add_argument("--auto-rate", type=float, default=3.0,
                    help="pads answer after this many seconds (negative: never)")
     p.add_argument("--wav-dir", type=Path, help="callers write wav files (needs espeak-ng)")
+    p.add_argument("--clock-in", default="", metavar="STAFF,…",
+                   help="staff who clock in at the first reader once it is up")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args()
@@ -90,7 +96,9 @@ def main() -> None:
                                chars_per_second=a.chars_per_second,
                                sensor_interval=a.sensor_interval,
                                auto_rate=a.auto_rate if a.auto_rate >= 0 else None,
-                               wav_dir=a.wav_dir), verbose=a.verbose)
+                               wav_dir=a.wav_dir,
+                               clock_in=[s for s in a.clock_in.split(",") if s]),
+          verbose=a.verbose)
 
 
 if __name__ == "__main__":

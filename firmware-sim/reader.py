@@ -5,6 +5,9 @@ Run as a process it reads lines `<staff> in|out` from stdin:
 
     python firmware-sim/reader.py --hall demo --id READER-1
     clerk01 in
+
+`clock_in` (hall.py's `--clock-in`): staff who clock in as soon as it is up,
+the morning of a demo hall.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import sys
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from devicekit import SCHEMA_VERSION, Device, MqttUrl, common_args, now_ms, serve
@@ -22,9 +26,10 @@ class AttendanceReader(Device):
     kind: ClassVar[str] = "reader"
 
     def __init__(self, hall: str, device_id: str, mqtt: MqttUrl | str, *,
-                 stdin: bool = False, **kw: Any) -> None:
+                 stdin: bool = False, clock_in: Sequence[str] = (), **kw: Any) -> None:
         super().__init__(hall, device_id, mqtt, **kw)
         self.stdin = stdin
+        self.clock_in = tuple(clock_in)
         self.taps: list[dict[str, Any]] = []
 
     async def clock(self, staff: str, direction: str, *, method: str = "fingerprint",
@@ -38,7 +43,17 @@ class AttendanceReader(Device):
         return body
 
     def background(self) -> list[Any]:
-        return [self._console()] if self.stdin else []
+        work = [self._console()] if self.stdin else []
+        if self.clock_in:
+            work.append(self._morning())
+        return work
+
+    async def _morning(self) -> None:
+        await self.connected.wait()
+        for staff in self.clock_in:
+            body = await self.clock(staff, "in")
+            if self.echo:
+                print(f"⏱ {self.device_id}: {staff} in ({body['id']})", flush=True)
 
     async def _console(self) -> None:
         lines: asyncio.Queue[str | None] = asyncio.Queue()

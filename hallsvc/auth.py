@@ -63,14 +63,21 @@ class Right(StrEnum):
     RESTORE = "restore"
     READ_QUEUE = "read_queue"
     READ_HALL = "read_hall"
+    READ_CASES = "read_cases"  # cases, their documents (C7)
+    CASE_WORK = "case_work"  # accept and advance cases (C1, C3, C3a, C6)
+    EXTEND_CASE = "extend_case"  # C4: an authorised person extends a limit
+    READ_REPORTS = "read_reports"  # C9
 
 
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.KIOSK: frozenset({Right.ISSUE_TICKET, Right.READ_QUEUE}),
     Role.SMS_GATEWAY: frozenset({Right.SMS_INBOUND}),
-    Role.CLERK: frozenset({Right.WINDOW_VERBS, Right.RESTORE, Right.READ_QUEUE}),
-    Role.LEAD: frozenset({Right.RESTORE, Right.READ_QUEUE, Right.READ_HALL}),
-    Role.MANAGER: frozenset({Right.RESTORE, Right.READ_QUEUE, Right.READ_HALL}),
+    Role.CLERK: frozenset({Right.WINDOW_VERBS, Right.RESTORE, Right.READ_QUEUE,
+                           Right.READ_CASES, Right.CASE_WORK}),
+    Role.LEAD: frozenset({Right.RESTORE, Right.READ_QUEUE, Right.READ_HALL, Right.READ_CASES,
+                          Right.CASE_WORK, Right.EXTEND_CASE, Right.READ_REPORTS}),
+    Role.MANAGER: frozenset({Right.RESTORE, Right.READ_QUEUE, Right.READ_HALL, Right.READ_CASES,
+                             Right.EXTEND_CASE, Right.READ_REPORTS}),
 }
 
 

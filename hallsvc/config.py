@@ -23,6 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from hallsvc.devices.registry import DeviceSpec, Registry, RegistryError
+from hallsvc.devices.rules import DeviceBusRules
+from hallsvc.devices.rules import check as check_device_bus
 from hallsvc.hours import Session
 from hallsvc.queue.model import WindowKind
 
@@ -116,6 +119,23 @@ class Sms(_Strict, frozen=True, forbid_unknown_fields=True):
     reply_template: str = "您的号码{number}，前面还有{ahead}人，预计等待{wait}分钟。"
 
 
+class Cases(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Cases and their time limits (C2, C2a, C5, C8)."""
+
+    # C5: yellow once at most this many working days remain, or this share of
+    # the limit is used (whichever comes first).
+    yellow_days_left: Annotated[int, msgspec.Meta(ge=0, le=60)] = 2
+    yellow_used_percent: Annotated[int, msgspec.Meta(ge=1, le=100)] = 80
+    # C2: a day's limit ends at this time; default: the end of the last session.
+    close: ClockTime | None = None
+    # C2a: past the last year with an official calendar, reckon Mon–Fri and
+    # mark every such due date provisional (true), or refuse (false).
+    provisional_calendar: bool = True
+    # C8, C4: what the applicant is told by SMS.
+    result_sms: str = "您的办件{number}（{service}）已办结，请凭受理单到{window}领取结果。"
+    extension_sms: str = "您的办件{number}（{service}）依法延期至{due}，理由：{reason}。"
+
+
 class ServerSection(_Strict, frozen=True, forbid_unknown_fields=True):
     database_url: str | None = None
     redis_url: str | None = None
@@ -139,6 +159,10 @@ class HallConfig(msgspec.Struct, frozen=True):
     users: tuple[User, ...]
     sms: Sms
     server: ServerSection
+    cases: Cases
+    case_close: time  # C2: when a day's limit ends
+    devices: tuple[DeviceSpec, ...]  # [[devices]]; () = the default set (issue 5)
+    device_bus: DeviceBusRules  # [device_bus]: the device hub's thresholds
     zone: ZoneInfo
     sessions: tuple[Session, ...]
     void_at: time
@@ -201,7 +225,7 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
         problems.append(f"{source}: {where}: {what}" if where else f"{source}: {what}")
 
     known = {"hall", "hours", "thresholds", "lines", "services", "windows", "users", "sms",
-             "server"}
+             "server", "cases", "devices", "device_bus"}
     for key in raw:
         if key not in known:
             say(key, f"unknown section (expected one of {', '.join(sorted(known))})")
@@ -238,10 +262,13 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
     thresholds = one("thresholds", Thresholds, Thresholds())
     sms = one("sms", Sms, Sms())
     server = one("server", ServerSection, ServerSection())
+    cases = one("cases", Cases, Cases())
     lines = many("lines", Line)
     services = many("services", Service)
     windows = many("windows", Window)
     users = many("users", User)
+    device_bus = one("device_bus", DeviceBusRules, DeviceBusRules())
+    devices = many("devices", DeviceSpec, required=False)
 
     zone = ZoneInfo("UTC")
     if hall is not None:
@@ -266,17 +293,28 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
     )
     for where, what in _check_references(lines, services, windows, users, declared):
         say(where, what)
+    for where, what in _check_devices(raw.get("devices"), devices, device_bus, declared):
+        say(where, what)
     if sms is not None and (bad := _check_template(sms.reply_template)):
         say("sms.reply_template", bad)
+    case_close = sessions[-1].end if sessions else time(17, 30)
+    if cases is not None:
+        case_close, case_problems = _check_cases(cases, sessions, case_close)
+        for where, what in case_problems:
+            say(where, what)
 
     if problems or hall is None or hours is None or thresholds is None:
         raise ConfigError(problems or [f"{source}: incomplete"])
-    assert sms is not None and server is not None
+    assert sms is not None and server is not None and cases is not None
+    assert device_bus is not None
     return HallConfig(
         source=source, hall=hall, hours=hours, thresholds=thresholds,
         lines=tuple(ln for _, ln in lines), services=tuple(s for _, s in services),
         windows=tuple(w for _, w in windows), users=tuple(u for _, u in users), sms=sms,
-        server=server, zone=zone, sessions=sessions, void_at=void_at,
+        server=server, cases=cases, case_close=case_close,
+        devices=tuple(d for _, d in devices), device_bus=device_bus, zone=zone,
+        sessions=sessions,
+        void_at=void_at,
         service_by_code={s.code: s for _, s in services},
         window_by_id={w.id: w for _, w in windows},
         user_by_name={u.name: u for _, u in users},
@@ -368,6 +406,36 @@ def _check_template(template: str) -> str | None:
     return None
 
 
+_CASE_PLACEHOLDERS = {"result_sms": ("number", "service", "window"),
+                      "extension_sms": ("number", "service", "due", "reason")}
+
+
+def _check_cases(cases: Cases, sessions: tuple[Session, ...],
+                 close: time) -> tuple[time, list[tuple[str, str]]]:
+    """C2: the instant a day's limit ends; C8/C4: the applicant's SMS texts."""
+    problems: list[tuple[str, str]] = []
+    if cases.close is not None:
+        close = time.fromisoformat(cases.close)
+        if close == time(0):
+            problems.append(("cases.close", "00:00 is not a closing time (a working day's "
+                             "limit ends at its close, C2)"))
+        elif sessions and close <= sessions[0].start:
+            problems.append(("cases.close", f"{cases.close} is not after the hall opens "
+                             f"({sessions[0].start:%H:%M})"))
+    for key, names in _CASE_PLACEHOLDERS.items():
+        template: str = getattr(cases, key)
+        known = " ".join(f"{{{n}}}" for n in names)
+        try:
+            template.format(**dict.fromkeys(names, ""))
+        except KeyError as e:
+            problems.append((f"cases.{key}", f"unknown placeholder {{{e.args[0]}}} "
+                             f"(known: {known})"))
+        except (IndexError, ValueError, AttributeError) as e:
+            problems.append((f"cases.{key}", f"not a valid template: {e} "
+                             f"(placeholders: {known})"))
+    return close, problems
+
+
 def _duplicates(values: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
     seen: set[str] = set()
     for i, v in values:
@@ -437,3 +505,20 @@ def _check_references(
                 yield f"users[{i}].windows[{j}]", f'unknown window "{wid}"'
         if u.windows and u.role is not Role.CLERK:
             yield f"users[{i}].windows", "only clerks are bound to windows"
+
+
+def _check_devices(section: Any, devices: list[tuple[int, DeviceSpec]],
+                   rules: DeviceBusRules | None, declared: _Declared) -> Iterator[tuple[str, str]]:
+    """Issue 5: the devices against the windows (a device of an unknown window
+    could never show a call), and the hub's thresholds."""
+    if rules is not None:
+        yield from check_device_bus(rules, declared.window_ids)
+    listed = section if isinstance(section, list) else []
+    if not devices or len(devices) != len(listed) or declared.window_ids is None:
+        return  # a broken item is reported once, by its shape
+    try:
+        Registry.build((d for _, d in devices), declared.window_ids)
+    except RegistryError as e:
+        for problem in e.problems:
+            where, _, what = problem.partition(": ")
+            yield where, what

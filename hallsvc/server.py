@@ -19,7 +19,10 @@ from hallsvc.adapters import mqtt
 from hallsvc.adapters.postgres import Database
 from hallsvc.adapters.redis import HotState
 from hallsvc.adapters.sms import SmsGateway
+from hallsvc.cases.scheduler import CaseScheduler
+from hallsvc.cases.service import CaseService
 from hallsvc.config import HallConfig
+from hallsvc.devicebus.service import DeviceBus
 from hallsvc.http.app import Hall, Sessions, make_app, utc_now
 from hallsvc.queue.service import QueueService
 from hallsvc.settings import Settings
@@ -72,7 +75,13 @@ async def running(cfg: HallConfig, settings: Settings, *,
         await queue.end_of_day(now)  # catch up on a void time missed while down
         await queue.rebuild(now, force=True)  # repair what a crash left half-done
 
-        hall = Hall(cfg=cfg, db=db, queue=queue, sessions=Sessions(cfg, db), clock=clock)
+        cases = CaseService(cfg, db)
+        scheduler = CaseScheduler(cases, clock)  # C5: rebuilt from PostgreSQL as it starts
+        # Issue 5: the device hub (boards, callers, sensors, readers, pads).
+        bus = (DeviceBus(cfg, db, queue, mqtt.Broker.from_url(mqtt_url), clock)
+               if cfg.device_bus.enabled else None)
+        hall = Hall(cfg=cfg, db=db, queue=queue, sessions=Sessions(cfg, db), clock=clock,
+                    cases=cases, case_scheduler=scheduler, devices=bus)
         runner = web.AppRunner(make_app(hall), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -89,7 +98,10 @@ async def running(cfg: HallConfig, settings: Settings, *,
             (outbox.run_mqtt(db, hall_id, mqtt.Broker.from_url(mqtt_url), idle=idle),
              "outbox-mqtt"),
             (end_of_day_loop(queue, clock), "end-of-day"),
+            (scheduler.run(), "case-scheduler"),
         ]
+        if bus is not None:
+            loops.append((bus.run(), "device-bus"))
         if cfg.sms.outbound_url:
             sms = SmsGateway(cfg.sms.outbound_url)
             stack.push_async_callback(sms.close)

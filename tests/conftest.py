@@ -228,8 +228,26 @@ def make_hall(servers: Servers, hall_id: str) -> Callable[..., Any]:
         async with running(cfg, settings_for(servers), clock=clock) as r, \
                 aiohttp.ClientSession() as session:
             yield HallUnderTest(r, cfg, Client(r.url, session), clock, servers)
+        await forget_retained(servers.mqtt_url, r)
 
     return start
+
+
+async def forget_retained(mqtt_url: str, r: Running) -> None:
+    """Leave the broker as found: the device hub's retained board and pad
+    states (issue 5) and its `server/online` flag are deleted."""
+    bus = r.hall.devices
+    if bus is None:
+        return
+    import aiomqtt
+
+    from hallsvc.adapters.mqtt import Broker
+
+    b = Broker.from_url(mqtt_url)
+    async with aiomqtt.Client(b.host, b.port, identifier=f"cleanup-{uuid.uuid4().hex[:8]}",
+                              protocol=aiomqtt.ProtocolVersion.V311) as client:
+        for topic in (*bus._sent, bus.topics.server_online):
+            await client.publish(topic, b"", qos=1, retain=True)
 
 
 @pytest.fixture

@@ -83,7 +83,8 @@ def both(*changes: Change) -> Change:
 NOT_HASHED = "not a hash made by `python run.py hash-secret` (secrets are never stored in clear)"
 NOT_KEY_HASHED = ("not a hash made by `python run.py hash-secret --api-key` (secrets are never "
                   "stored in clear)")
-SECTIONS = "hall, hours, lines, server, services, sms, thresholds, users, windows"
+SECTIONS = ("cases, device_bus, devices, hall, hours, lines, server, services, sms, thresholds, "
+            "users, windows")
 
 CASES: list[tuple[str, Change, list[str]]] = [
     # -- cross references (Q1, Q2) --------------------------------------------
@@ -232,6 +233,79 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("promised_days longer than statutory_days (C2)",
      put("services[0].promised_days", 20),
      ["services[0].promised_days: 20 is longer than statutory_days 15"]),
+    # -- cases: warning thresholds, closing time, calendar, notices (C2, C2a, C5, C8) --
+    ("a yellow threshold over 100% (C5)",
+     put("cases.yellow_used_percent", 120),
+     ["cases.yellow_used_percent: Expected `int` <= 100"]),
+    ("a negative days-left threshold (C5)",
+     put("cases.yellow_days_left", -1),
+     ["cases.yellow_days_left: Expected `int` >= 0"]),
+    ("a closing time that is no time (C2)",
+     put("cases.close", "5pm"),
+     ["cases.close: Expected `str` matching regex '^([01][0-9]|2[0-3]):[0-5][0-9]$'"]),
+    ("a closing time at midnight (C2: a day's limit ends at its close)",
+     put("cases.close", "00:00"),
+     ["cases.close: 00:00 is not a closing time (a working day's limit ends at its close, "
+      "C2)"]),
+    ("a closing time before the hall opens (C2)",
+     put("cases.close", "08:00"),
+     ["cases.close: 08:00 is not after the hall opens (08:30)"]),
+    ("the calendar choice given as a string (C2a)",
+     put("cases.provisional_calendar", "yes"),
+     ["cases.provisional_calendar: Expected `bool`, got `str`"]),
+    ("a result SMS with an unknown placeholder (C8)",
+     put("cases.result_sms", "办件{case}已办结"),
+     ["cases.result_sms: unknown placeholder {case} (known: {number} {service} {window})"]),
+    ("an extension SMS with a stray brace (C4)",
+     put("cases.extension_sms", "延期至{due"),
+     ["cases.extension_sms: not a valid template: expected '}' before end of string "
+      "(placeholders: {number} {service} {due} {reason})"]),
+    ("an unknown key in [cases]",
+     put("cases.yellow_days", 3),
+     ["cases: Object contains unknown field `yellow_days`"]),
+    # -- devices and the device hub's thresholds (issue 5: Q6, H2, H6, H8a) ----------
+    ("a board over a window the hall does not have",
+     put("devices", [{"id": "WB-W01", "kind": "window_board", "window": "W99"}]),
+     ['devices[0].window: unknown window "W99"']),
+    ("a device declared twice",
+     put("devices", [{"id": "HB-1", "kind": "hall_board"}, {"id": "HB-1", "kind": "caller"}]),
+     ['devices[1].id: device "HB-1" is declared twice']),
+    ("a pad that belongs to no window (H8a: it rates that window's service)",
+     put("devices", [{"id": "PAD-1", "kind": "pad"}]),
+     ["devices[0].window: a pad belongs to a window"]),
+    ("a caller announcing an unknown window",
+     put("devices", [{"id": "C-1", "kind": "caller", "windows": ["W01", "W42"]}]),
+     ['devices[0].windows[1]: unknown window "W42"']),
+    ("an unknown device kind",
+     put("devices", [{"id": "X-1", "kind": "toaster"}]),
+     ["devices[0].kind: Invalid enum value 'toaster'"]),
+    ("a device id that cannot be a topic level",
+     put("devices", [{"id": "WB/1", "kind": "hall_board"}]),
+     ["devices[0].id: Expected `str` matching regex '^[A-Za-z0-9_-]{1,32}$'"]),
+    ("summer limits upside down (H6)",
+     put("device_bus", {"temperature": {"summer": [26.0, 20.0]}}),
+     ["device_bus.temperature.summer: the low limit (26) must be below the high one (20)"]),
+    ("a summer month that is no month (H6)",
+     put("device_bus", {"temperature": {"summer_months": [5, 6, 13]}}),
+     ["device_bus.temperature.summer_months[2]: 13 is not a month (1–12)"]),
+    ("a temperature limit that is not a pair (H6)",
+     put("device_bus", {"temperature": {"winter": [18.0]}}),
+     ["device_bus.temperature.winter: Expected `array` of length 2, got 1"]),
+    ("a negative offline grace (Q6)",
+     put("device_bus", {"offline_grace_seconds": -5}),
+     ["device_bus.offline_grace_seconds: Expected `float` >= 0.0"]),
+    ("a caller timeout of zero (Q6)",
+     put("device_bus", {"caller": {"start_timeout_seconds": 0}}),
+     ["device_bus.caller.start_timeout_seconds: Expected `float` > 0.0"]),
+    ("a follow-up due in no working days (H8a)",
+     put("device_bus", {"rating": {"follow_up_working_days": 0}}),
+     ["device_bus.rating.follow_up_working_days: Expected `int` >= 1"]),
+    ("an unstaffed-window check on an unknown window (H2)",
+     put("device_bus", {"staffed_windows": ["W01", "W77"]}),
+     ['device_bus.staffed_windows[1]: unknown window "W77"']),
+    ("an unknown key in [device_bus]",
+     put("device_bus", {"grace": 3}),
+     ["device_bus: Object contains unknown field `grace`"]),
     # -- SMS ---------------------------------------------------------------------
     ("an SMS reply with an unknown placeholder",
      put("sms.reply_template", "您的号码{ticket}"),
@@ -293,6 +367,24 @@ def test_the_demo_hall_parses() -> None:
     assert len(cfg.services) == 10 and len(cfg.windows) == 8 and len(cfg.users) == 12
     assert cfg.cap_for("D") == 120 and cfg.cap_for("A") == 0  # Q8: line cap over default
     assert [w.id for w in cfg.windows_serving("A01")] == ["W01", "W02"]
+
+
+def test_the_case_settings_of_the_demo_hall_and_their_defaults() -> None:
+    """C5 thresholds, C2 close (the end of the last session unless given),
+    C2a provisional reckoning."""
+    cfg = load_hall_file(DEMO)
+    assert (cfg.cases.yellow_days_left, cfg.cases.yellow_used_percent) == (2, 80)
+    assert cfg.case_close.isoformat("minutes") == "17:30"
+    assert cfg.cases.provisional_calendar is True
+    raw = demo_raw()
+    raw.pop("cases")
+    raw["hours"]["sessions"] = [["08:00", "12:00"], ["15:00", "18:00"]]  # 004's hours (H1)
+    cfg = _parse(raw)
+    assert cfg.case_close.isoformat("minutes") == "18:00"
+    raw["cases"] = {"close": "17:00", "provisional_calendar": False}
+    cfg = _parse(raw)
+    assert cfg.case_close.isoformat("minutes") == "17:00"
+    assert cfg.cases.provisional_calendar is False
 
 
 def test_a_proxy_window_without_department_is_fine() -> None:

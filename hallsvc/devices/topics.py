@@ -100,8 +100,8 @@ def check_prefix(prefix: str) -> str:
 
 
 def _enum(cls: type[DeviceKind] | type[Leaf], value: str, where: str) -> str:
-    known = [m.value for m in cls]
-    if value not in known:
+    if value not in cls._value2member_map_:
+        known = [m.value for m in cls]
         raise TopicError(f"{where} is {value!r}; expected one of {', '.join(known)}")
     return value
 

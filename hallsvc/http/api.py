@@ -26,11 +26,14 @@ log = logging.getLogger(__name__)
 
 _json = msgspec.json.Encoder()
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
+_UNKNOWN = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`")
 
 PATH_PATTERNS = {
     "window": r"^[A-Za-z0-9_-]{1,32}$",
     "number": r"^[A-Z][0-9]{3,5}$",
+    "case": r"^[1-9][0-9]{0,15}$",
+    "step": r"^[1-9][0-9]{0,15}$",
+    "document": r"^[a-z_]{1,32}$",
 }
 
 
@@ -43,6 +46,7 @@ class Call:
     body: Any
     now: datetime
     path: dict[str, str]
+    query: Any = None  # the validated query parameters, when the operation declares them
 
 
 Handler = Callable[[Any, Call], Awaitable[Any]]
@@ -60,6 +64,8 @@ class Operation:
     status: int = 200
     right: Right | None = None  # None: public
     errors: tuple[int, ...] = ()
+    query: type | None = None  # a Struct: its fields are the query parameters
+    produces: str | None = None  # a media type other than JSON (the handler answers it)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,10 +75,11 @@ class Registry:
 
     def op(self, method: str, path: str, *, summary: str, tag: str, body: type | None = None,
            response: type | None = None, status: int = 200, right: Right | None = None,
-           errors: tuple[int, ...] = ()) -> Callable[[Handler], Handler]:
+           errors: tuple[int, ...] = (), query: type | None = None,
+           produces: str | None = None) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.operations.append(Operation(method, path, fn, summary, tag, body, response,
-                                             status, right, errors))
+                                             status, right, errors, query, produces))
             return fn
         return register
 
@@ -108,7 +115,7 @@ def validation_error(err: msgspec.ValidationError | msgspec.DecodeError) -> web.
 def openapi(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
     types: list[Any] = [ErrorBody]
     for op in registry.operations:
-        types += [t for t in (op.body, op.response) if t is not None]
+        types += [t for t in (op.body, op.response, op.query) if t is not None]
     schemas, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}")
     ref = dict(zip(types, schemas, strict=True))
@@ -121,16 +128,24 @@ def openapi(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
             doc["parameters"] = [
                 {"name": p, "in": "path", "required": True,
                  "schema": {"type": "string", "pattern": PATH_PATTERNS[p]}} for p in params]
+        if op.query is not None:
+            q = components[ref[op.query]["$ref"].rsplit("/", 1)[1]]
+            needed = set(q.get("required", ()))
+            doc.setdefault("parameters", []).extend(
+                {"name": name, "in": "query", "required": name in needed, "schema": schema}
+                for name, schema in q["properties"].items())
         if op.body is not None:
             doc["requestBody"] = {"required": True,
                                   "content": {"application/json": {"schema": ref[op.body]}}}
         ok: dict[str, Any] = {"description": "OK"}
         if op.response is not None:
             ok["content"] = {"application/json": {"schema": ref[op.response]}}
+        elif op.produces is not None:
+            ok["content"] = {op.produces: {"schema": {"type": "string"}}}
         responses: dict[str, Any] = {str(op.status): ok}
         err = {"content": {"application/json": {"schema": ref[ErrorBody]}}}
         codes = set(op.errors)
-        if op.body is not None or params:
+        if op.body is not None or params or op.query is not None:
             codes.add(400)
         if op.right is not None:
             codes |= {401, 403}
@@ -154,6 +169,7 @@ def openapi(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
 
 _REASONS = {400: "invalid request", 401: "not authenticated", 403: "not allowed",
             404: "not found", 409: "conflict with the current state",
+            422: "a value the hall's rules refuse (the code and field say which)",
             503: "a backing server (PostgreSQL, Redis) does not answer"}
 
 

@@ -14,11 +14,16 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+import hallsvc.http.device_routes  # noqa: F401  (registers the device operations, issue 5)
 from hallsvc import __version__, auth
 from hallsvc.adapters.postgres import Database
 from hallsvc.auth import Principal
+from hallsvc.cases.scheduler import CaseScheduler
+from hallsvc.cases.service import CaseService
 from hallsvc.config import HallConfig, Role
+from hallsvc.devicebus.service import DeviceBus
 from hallsvc.errors import HallError
+from hallsvc.http import case_routes  # noqa: F401  (registers the case operations on `api`)
 from hallsvc.http.api import (
     PATH_PATTERNS,
     Call,
@@ -102,6 +107,9 @@ class Hall:
     sessions: Sessions
     clock: Clock = utc_now
     openapi_doc: dict[str, Any] = field(default_factory=dict)
+    cases: CaseService | None = None  # C1–C9
+    case_scheduler: CaseScheduler | None = None  # C5
+    devices: DeviceBus | None = None  # issue 5: the device hub ([device_bus] enabled)
 
 
 _HALL: web.AppKey[Hall] = web.AppKey("hall", Hall)
@@ -135,13 +143,18 @@ def _dispatch(op: Operation, pattern_checks: dict[str, Any]) -> Callable[
             if body_decoder is not None:
                 raw = await request.read()
                 body = body_decoder.decode(raw or b"{}")
-            result = await op.handler(hall, Call(request, who, body, now, path))
+            query: Any = None
+            if op.query is not None:
+                query = msgspec.convert(dict(request.query), op.query, strict=False)
+            result = await op.handler(hall, Call(request, who, body, now, path, query))
         except HallError as e:
             return handle_hall_error(e)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             return validation_error(e)
         if result is None:
             return web.Response(status=204)
+        if isinstance(result, web.StreamResponse):  # a page or a download (op.produces)
+            return result
         return json_response(result, op.status)
 
     return handle
