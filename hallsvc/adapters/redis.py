@@ -115,7 +115,9 @@ _SERVICE_TIME = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 local x = tonumber(ARGV[2])
 if old then x = old + tonumber(ARGV[3]) * (x - old) end
-redis.call('HSET', KEYS[1], ARGV[1], math.floor(x + 0.5))
+x = math.floor(x + 0.5)
+redis.call('HSET', KEYS[1], ARGV[1], x)
+return x
 """
 
 # KEYS: window hash.  ARGV: member expected as current ('' = any)
@@ -373,9 +375,12 @@ class HotState:
                          bool(current))
         return HallHot(waiting, service_ms, states)
 
-    async def record_service_time(self, service: str, ms: int, weight: float) -> None:
-        """Fold one finished service's time into the service's moving average."""
-        await self._run(self._service_time, [self._p + "svc_ms"], [service, ms, weight])
+    async def record_service_time(self, service: str, ms: int, weight: float) -> int:
+        """Fold one finished service's time into the service's moving average;
+        returns the new average (ms)."""
+        mean = await self._run(self._service_time, [self._p + "svc_ms"], [service, ms, weight])
+        assert isinstance(mean, int)
+        return mean
 
     async def is_ready(self) -> bool:
         try:

@@ -61,6 +61,14 @@ class _Live:
     load: HallLoad
     bases: dict[str, Basis] = field(default_factory=dict)
 
+    def new_service_time(self, service: str, mean_ms: int) -> None:
+        """A finish here moved the service's average: use it at once (a full
+        reading of the hall on every finish would cost more than the call)."""
+        services = dict(self.load.services)
+        services[service] = replace(services[service], mean_service_ms=mean_ms)
+        self.load = HallLoad(services, self.load.windows, self.load.busy)
+        self.bases.pop(service, None)
+
 
 @dataclass(frozen=True, slots=True)
 class Issued:
@@ -416,9 +424,10 @@ class QueueService:
         if row.called_at is not None and row.finished_at is not None:
             # The live rate of the service (Q1, Q3): the policy and the estimate read it.
             took = row.finished_at - row.called_at
-            await self.hot.record_service_time(row.service_code, _ms_of(took),
-                                               SERVICE_TIME_WEIGHT)
-            self._live = None
+            mean = await self.hot.record_service_time(row.service_code, _ms_of(took),
+                                                      SERVICE_TIME_WEIGHT)
+            if self._live is not None:
+                self._live.new_service_time(row.service_code, mean)
         return row
 
     async def transfer(self, window: str, clerk: str, now: datetime, *,
