@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
-import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import msgspec
@@ -57,7 +55,6 @@ from bench.common import (
     command_line,
     drop_state,
     env_from,
-    free_port,
     fresh_state,
     machine_rows,
     markdown_table,
@@ -68,10 +65,10 @@ from bench.common import (
     server_versions,
     write_bench_hall,
 )
+from bench.device_sim import TimedBoard, TimedCaller, broker, quiet_disconnects, stop_devices
 
 sys.path.insert(0, str(REPO / "firmware-sim"))
-from board import HallBoard, WindowBoard
-from caller import VoiceCaller
+from board import HallBoard
 from devicekit import Device
 from sensor import TemperatureSensor
 
@@ -100,34 +97,6 @@ def add_devices(hall: BenchHall, sensors: int) -> None:
         out += ["[[devices]]", f'id = "TEMP-{i}"', 'kind = "sensor"', ""]
     with hall.path.open("a", encoding="utf-8") as f:
         f.write("\n".join(out))
-
-
-class TimedBoard(WindowBoard):
-    """A simulated window board that notes when each ticket first arrived."""
-
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.arrived: dict[str, float] = {}
-
-    async def on_message(self, leaf: str, body: dict[str, Any]) -> None:
-        if leaf == "state" and body.get("ticket"):
-            self.arrived.setdefault(str(body["ticket"]), time.monotonic())
-        await super().on_message(leaf, body)
-
-
-class TimedCaller(VoiceCaller):
-    """A simulated caller that notes when it starts and ends each ticket's call."""
-
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.started: dict[str, float] = {}
-        self.ended: dict[str, float] = {}
-
-    async def _report(self, ident: str, event: str) -> None:
-        ticket = ident.split("-")[1]  # <window>-<ticket>-<epoch ms>
-        (self.started if event == "started" else self.ended).setdefault(ticket,
-                                                                        time.monotonic())
-        await super()._report(ident, event)
 
 
 @dataclass
@@ -264,8 +233,11 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int,
                        for i in range(1, SENSORS + 1)]
             devices = [*boards.values(), *callers.values(), *sensors,
                        HallBoard(HALL, "HB-1", env.mqtt_url)]
-            for k in range(0, len(devices), 20):  # a few at a time: amqtt is Python
-                await asyncio.gather(*(d.start(timeout=30) for d in devices[k:k + 20]))
+            # amqtt 0.12 drops a connection that comes while another client
+            # subscribes ("dictionary changed size during iteration"): one at a time.
+            step = 1 if label.startswith("embedded") else 20
+            for k in range(0, len(devices), step):
+                await asyncio.gather(*(d.start(timeout=30) for d in devices[k:k + step]))
             stop = asyncio.Event()
             s = Samples()
             loops = [asyncio.create_task(window_loop(session, srv.url, w, tokens[w], boards[w],
@@ -299,26 +271,11 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int,
         return r
     finally:
         try:
-            await _stop_devices(devices)
+            await stop_devices(devices)
         finally:
             await asyncio.to_thread(srv.stop)
             if not ok:
                 print(srv.log_text()[-3000:], file=sys.stderr)
-
-
-async def _stop_devices(devices: list[Device]) -> None:
-    """Stopped within 10 s: a device task that swallowed a cancellation (aiomqtt's
-    wait_for on 3.11) is cancelled again."""
-    stopping = asyncio.gather(*(d.stop() for d in devices), return_exceptions=True)
-    for _ in range(5):
-        done, _ = await asyncio.wait([stopping], timeout=2.0)
-        if done:
-            return
-        for d in devices:
-            task = getattr(d, "_task", None)
-            if task is not None:
-                task.cancel()
-    print("  ! some simulated devices did not stop", file=sys.stderr)
 
 
 async def _bounded(aw: Awaitable[_T], seconds: float) -> _T:
@@ -326,53 +283,15 @@ async def _bounded(aw: Awaitable[_T], seconds: float) -> _T:
         return await aw
 
 
-@contextlib.contextmanager
-def _all_cores() -> Any:
-    """A child started here may run on any core (this process is pinned)."""
-    mine = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, mine)
-
-
-@contextlib.asynccontextmanager
-async def broker(env: Env, kind: str, directory: Path) -> AsyncIterator[Env]:
-    if kind == "mosquitto":
-        yield env
-        return
-    from hallsvc.adapters.embedded import EmbeddedPorts, embedded_servers
-
-    with _all_cores():
-        servers = embedded_servers(directory / "amqtt", postgres=False, redis=False, mqtt=True,
-                                   ports=EmbeddedPorts(mqtt=free_port()))
-        urls = await servers.__aenter__()
-    try:
-        assert urls.mqtt_url
-        yield replace(env, mqtt_url=urls.mqtt_url)
-    finally:
-        await servers.__aexit__(None, None, None)
-
-
 async def runs_on(env: Env, hall: BenchHall, args: argparse.Namespace, kind: str,
                   directory: Path) -> list[Run]:
     """Every run on a broker of its own (the embedded one started afresh)."""
-    asyncio.get_running_loop().set_exception_handler(_quiet_disconnects)
+    asyncio.get_running_loop().set_exception_handler(quiet_disconnects)
     runs = []
     for i in range(1, args.runs + 1):
         async with broker(env, kind, directory / f"{kind}-{i}") as benv:
             runs.append(await one_run(benv, hall, args, i, f"{kind} ({benv.mqtt_url})"))
     return runs
-
-
-def _quiet_disconnects(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """aiomqtt leaves a future with the disconnection of a client that stops
-    (the simulated devices at the end of a run) unretrieved: not a problem."""
-    exc = context.get("exception")
-    if exc is not None and type(exc).__module__.startswith("aiomqtt"):
-        return
-    loop.default_exception_handler(context)
 
 
 def report(results: dict[str, list[Run]], args: argparse.Namespace) -> None:
@@ -417,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
                         "paced phase")
     p.add_argument("--chars-per-second", type=float, default=60.0,
                    help="how fast the simulated callers speak")
-    p.add_argument("--broker", choices=("mosquitto", "embedded", "both"), default="both")
+    p.add_argument("--broker", choices=("mosquitto", "embedded", "both", "mosquitto-nodelay"),
+                   default="both", help="both: Mosquitto on 127.0.0.1:1883 and the embedded "
+                   "broker; mosquitto-nodelay: a private Mosquitto with set_tcp_nodelay true")
     add_env_args(p)
     p.set_defaults(database=DATABASE, redis_url=REDIS_URL)
     args = p.parse_args(argv)

@@ -55,6 +55,7 @@ TICK = 0.2  # seconds between timeout checks (callers, pads)
 HALL_BOARD_EVERY = 0.25  # at most this often a hall board update (its counts: each 1 s)
 RESYNC_EVERY = 5.0  # every window's hot state read again (verbs of other processes)
 RECONNECT_CAP = 2.0  # seconds: boards show their state soon after the broker returns
+IN_FLIGHT = 64  # sends not yet acknowledged by the broker before the next waits
 REPLAY = timedelta(minutes=30)  # calls re-read at a new connection (the hall board's)
 
 
@@ -255,22 +256,45 @@ class DeviceBus:
                 log.exception("device hub: message on %s not handled", message.topic)
 
     async def _publisher(self, client: mqtt.Publisher) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._sends = self._sends, []
-            out: list[tuple[str, bytes, int, bool]] = []
-            for s in _latest(batch):
-                topic = str(s.topic)
-                if isinstance(s.payload, bytes):
-                    data = s.payload
-                else:
-                    data = wire.encode(msgspec.structs.replace(s.payload, seq=await self._next()))
-                    if s.topic.retain:
-                        self._sent[topic] = (bare_state(s.payload), data)
-                out.append((topic, data, s.topic.qos, s.topic.retain))
-            await asyncio.gather(*(client.publish(t, d, qos=q, retain=r) for t, d, q, r in out))
-            self.stats.published += len(out)
+        """Sends as they come, without waiting for the PUBACKs of the ones
+        before (a broker that holds its PUBACKs back would hold the next call's
+        board up). A failed send ends the session; the next one sends every
+        state again, and the callers' announcements in flight."""
+        acks: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+
+        def acked(t: asyncio.Task[None]) -> None:
+            acks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                failed.append(t.exception())  # type: ignore[arg-type]
+                self._wake.set()
+
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if failed:
+                    raise failed[0]
+                batch, self._sends = self._sends, []
+                for s in _latest(batch):
+                    topic = str(s.topic)
+                    if isinstance(s.payload, bytes):
+                        data = s.payload
+                    else:
+                        seq = await self._next()
+                        data = wire.encode(msgspec.structs.replace(s.payload, seq=seq))
+                        if s.topic.retain:
+                            self._sent[topic] = (bare_state(s.payload), data)
+                    t = asyncio.create_task(client.publish(topic, data, qos=s.topic.qos,
+                                                           retain=s.topic.retain))
+                    acks.add(t)
+                    t.add_done_callback(acked)
+                    self.stats.published += 1
+                    if len(acks) >= IN_FLIGHT:  # a broker that lags: wait for it a little
+                        await asyncio.wait(acks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in list(acks):
+                t.cancel()
 
     async def _next(self) -> int:
         n, end = self._seq
