@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--login-concurrency", type=int, default=4)
     p.add_argument("--expect-rate", type=float, default=1000.0,
                    help="call-next/s guessed before the first phase, to size the queue")
-    add_env_args(p)
+    add_env_args(p, database="hallsvc_bench_call", redis_db=8)
     args = p.parse_args(argv)
     env = env_from(args)
     pin_self(env)

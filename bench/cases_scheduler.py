@@ -45,10 +45,11 @@ import asyncpg
 from bench.common import (
     HALL_ID,
     ZONE,
-    Env,
     add_env_args,
     command_line,
+    drop_state,
     env_from,
+    fresh_state,
     markdown_table,
     median,
     percentile,
@@ -297,28 +298,9 @@ async def db_count(service: CaseService, at: datetime) -> int:
     return int(n)
 
 
-async def fresh_database(env: Env) -> None:
-    """The scratch database, made afresh (bench.common.fresh_state would also
-    flush a Redis db that other benchmarks may be using)."""
-    con = await asyncpg.connect(env.pg_admin_url)
-    try:
-        await con.execute(f'DROP DATABASE IF EXISTS "{env.database}" WITH (FORCE)')
-        await con.execute(f'CREATE DATABASE "{env.database}"')
-    finally:
-        await con.close()
-
-
-async def drop_database(env: Env) -> None:
-    con = await asyncpg.connect(env.pg_admin_url)
-    try:
-        await con.execute(f'DROP DATABASE IF EXISTS "{env.database}" WITH (FORCE)')
-    finally:
-        await con.close()
-
-
 async def main_async(args: argparse.Namespace) -> None:
     env = env_from(args)
-    await fresh_database(env)
+    await fresh_state(env, redis=False)  # no Redis is used
     with scratch_dir() as d:
         hall = write_bench_hall(d, windows=args.windows)
         cfg = load_hall_file(hall.path)
@@ -337,7 +319,7 @@ async def main_async(args: argparse.Namespace) -> None:
                                          after=args.after, rate=args.rate, windows=windows))
     finally:
         await db.close()
-        await drop_database(env)
+        await drop_state(env, redis=False)
     versions = await server_versions(env)
     print(f"# case scheduler ({command_line()})\n")
     print(f"{args.cases:,} open cases loaded by COPY in {loaded:.1f} s.\n")
@@ -374,10 +356,7 @@ def main() -> None:
                    "when it has been running)")
     p.add_argument("--after", type=float, default=20.0, help="seconds after the close")
     p.add_argument("--listen", metavar="MQTT_URL", help=argparse.SUPPRESS)
-    add_env_args(p)
-    # Its own scratch database: the queue benchmarks use hallsvc_bench, and
-    # a run of each at once must not drop the other's. No Redis is used.
-    p.set_defaults(database="hallsvc_bench_cases")
+    add_env_args(p, database="hallsvc_bench_cases", redis_db=7)
     args = p.parse_args()
     if args.listen:
         with contextlib.suppress(KeyboardInterrupt):

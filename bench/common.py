@@ -59,13 +59,15 @@ class Env:
         return self.pg_admin_url.rsplit("/", 1)[0] + "/" + self.database
 
 
-def add_env_args(p: argparse.ArgumentParser) -> None:
+def add_env_args(p: argparse.ArgumentParser, *, database: str, redis_db: int) -> None:
+    """Each benchmark names its own scratch database and Redis db, so that two
+    run at once never drop or flush each other's state."""
     g = p.add_argument_group("servers and cores")
     g.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                    help="a database to create the bench database from")
-    g.add_argument("--database", default="hallsvc_bench",
+    g.add_argument("--database", default=database,
                    help="dropped and created afresh for every run")
-    g.add_argument("--redis-url", default="redis://127.0.0.1:6379/9",
+    g.add_argument("--redis-url", default=f"redis://127.0.0.1:6379/{redis_db}",
                    help="its db is flushed before every run")
     g.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
     g.add_argument("--server-cpu", type=int, default=0,
@@ -88,32 +90,30 @@ def pin_self(env: Env) -> None:
         os.sched_setaffinity(0, {env.client_cpu})
 
 
-async def fresh_state(env: Env) -> None:
-    """A new, empty database and an empty Redis db: every run starts the same."""
+async def fresh_state(env: Env, *, redis: bool = True) -> None:
+    """A new, empty database and (`redis`) an empty Redis db: every run starts
+    the same."""
+    await _reset(env, create=True, redis=redis)
+
+
+async def drop_state(env: Env, *, redis: bool = True) -> None:
+    await _reset(env, create=False, redis=redis)
+
+
+async def _reset(env: Env, *, create: bool, redis: bool) -> None:
     con = await asyncpg.connect(env.pg_admin_url)
     try:
         await con.execute(f'DROP DATABASE IF EXISTS "{env.database}" WITH (FORCE)')
-        await con.execute(f'CREATE DATABASE "{env.database}"')
+        if create:
+            await con.execute(f'CREATE DATABASE "{env.database}"')
     finally:
         await con.close()
-    r = aioredis.Redis.from_url(env.redis_url)
-    try:
-        await r.flushdb()
-    finally:
-        await r.aclose()
-
-
-async def drop_state(env: Env) -> None:
-    con = await asyncpg.connect(env.pg_admin_url)
-    try:
-        await con.execute(f'DROP DATABASE IF EXISTS "{env.database}" WITH (FORCE)')
-    finally:
-        await con.close()
-    r = aioredis.Redis.from_url(env.redis_url)
-    try:
-        await r.flushdb()
-    finally:
-        await r.aclose()
+    if redis:
+        r = aioredis.Redis.from_url(env.redis_url)
+        try:
+            await r.flushdb()
+        finally:
+            await r.aclose()
 
 
 def bench_clock_start(hour: int = 10) -> datetime:

@@ -78,7 +78,7 @@ WINDOWS = 100
 SENSORS = 20
 HALL = "benchdev"  # its own hall id, database and Redis db: other benchmarks may be running
 DATABASE = "hallsvc_bench_devices"
-REDIS_URL = "redis://127.0.0.1:6379/10"
+REDIS_DB = 10
 _T = TypeVar("_T")
 
 
@@ -339,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broker", choices=("mosquitto", "embedded", "both", "mosquitto-nodelay"),
                    default="both", help="both: Mosquitto on 127.0.0.1:1883 and the embedded "
                    "broker; mosquitto-nodelay: a private Mosquitto with set_tcp_nodelay true")
-    add_env_args(p)
-    p.set_defaults(database=DATABASE, redis_url=REDIS_URL)
+    add_env_args(p, database=DATABASE, redis_db=REDIS_DB)
     args = p.parse_args(argv)
     env = env_from(args)
     pin_self(env)

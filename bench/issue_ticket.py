@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="send a new Idempotency-Key with every request, as a kiosk would")
     p.add_argument("--targets", default=",".join(TARGETS),
                    help="comma separated, of " + ", ".join(TARGETS))
-    add_env_args(p)
+    add_env_args(p, database="hallsvc_bench_issue", redis_db=9)
     args = p.parse_args(argv)
     if args.generator == "auto":
         args.generator = "wrk" if wrk_path() else "python"
