@@ -13,7 +13,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import redis.asyncio as aioredis
 
 from tests.conftest import KIOSK_KEY, PASSWORD, Client, HallUnderTest, Servers, hall_raw
 from tests.procs import HallProcess, write_hall
@@ -93,11 +92,7 @@ async def test_redis_flushed_is_rebuilt_from_the_record(hall: HallUnderTest) -> 
     issued = [(await c.issue(s))["ticket"]["number"] for s in ["A01", "A02", "A01", "B01"]]
     t1 = await c.login("clerk1", "W01")
     await c.press(t1, "W01", "call-next")  # A001 being served at W01
-    r = aioredis.Redis.from_url(hall.servers.redis_url)
-    try:
-        await r.flushdb()  # Redis loses everything (restart without persistence)
-    finally:
-        await r.aclose()
+    await hall.flush_redis()  # Redis loses the hall's state (restart without persistence)
     # The window still serves A001 and the queue is whole, nothing doubled.
     status, body = await c.press(t1, "W01", "call-next")
     assert (status, body["error"]["code"]) == (409, "window_busy")

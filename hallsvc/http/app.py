@@ -36,6 +36,7 @@ from hallsvc.http.api import (
 )
 from hallsvc.http.routes import api
 from hallsvc.queue.service import QueueService
+from hallsvc.web.pages import add_pages
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -195,6 +196,7 @@ def make_app(hall: Hall) -> web.Application:
 
     app.router.add_get("/openapi.json", openapi_json)
     _add_docs_page(app)
+    add_pages(app)  # issue 7: the faces of the hall
     return app
 
 
