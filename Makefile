@@ -8,7 +8,8 @@ CONFIG ?= configs/demo-hall.toml
 .PHONY: demo test install lint bench clean chromium
 
 demo: $(VENV)/.installed
-	$(BIN)/python run.py serve --config $(CONFIG) --with-devices
+	$(BIN)/python run.py serve --config $(CONFIG) --with-devices \
+	    --visitors demo-kiosk-key,demo-clerk  # the demo hall's credentials (README)
 
 test: $(VENV)/.installed chromium
 	$(BIN)/ruff check hallsvc run.py tests bench firmware-sim

@@ -3,6 +3,7 @@
 
   python run.py serve --config configs/demo-hall.toml   run the hall
   python run.py serve --with-devices                     … and its devices, simulated
+  python run.py serve --with-devices --visitors KEY,PW   … and people taking and calling tickets
   python run.py check-config FILE                        check a hall file (exit 2 if bad)
   python run.py hash-secret [--api-key]                  make a hash for the hall file
   python run.py openapi                                  print the OpenAPI document
@@ -55,6 +56,10 @@ def _banner(cfg: HallConfig, running: object) -> None:
 hallsvc is serving {cfg.hall.name} ({cfg.hall.id})
   API        {running.url}/api/v1/
   API docs   {running.url}/docs   (OpenAPI: {running.url}/openapi.json)
+  dashboard  {running.url}/dashboard   (manager: the hall live)
+  window     {running.url}/window      (clerk: call-next and the window's verbs)
+  kiosk      {running.url}/kiosk#key=<the kiosk's API key>
+  reports    {running.url}/reports
   PostgreSQL {s.database_url}
   Redis      {s.redis_url}
   MQTT       {s.mqtt_url}   (topic hallsvc/{cfg.hall.id}/#)
@@ -74,6 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _banner(cfg, running)
         if args.with_devices:
             devices.append(_simulated_hall(args.config, cfg, running))
+        if args.visitors:
+            devices.append(_visitors(args.config, args.visitors, running))
 
     try:
         import uvloop
@@ -138,6 +145,20 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _visitors(config: str, credentials: str, running: object) -> subprocess.Popen[bytes]:
+    """Issue 7 demo: simulated applicants at a kiosk and clerks at every window
+    but the first (firmware-sim/visitors.py), so the pages have traffic."""
+    from hallsvc.server import Running
+
+    assert isinstance(running, Running)
+    kiosk_key, _, password = credentials.partition(",")
+    here = os.path.dirname(os.path.abspath(__file__))
+    print("starting simulated applicants and clerks (firmware-sim/visitors.py)", flush=True)
+    return subprocess.Popen([sys.executable, os.path.join(here, "firmware-sim", "visitors.py"),
+                             "--api", running.url, "--config", config,
+                             "--kiosk-key", kiosk_key, "--clerk-password", password])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="run.py", description="hallsvc: a service hall server")
     sub = p.add_subparsers(dest="command", required=True)
@@ -154,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default="INFO")
     serve.add_argument("--with-devices", action="store_true",
                        help="also run the hall's devices, simulated (firmware-sim/hall.py)")
+    serve.add_argument("--visitors", metavar="KIOSK_KEY,CLERK_PASSWORD",
+                       help="also simulate applicants at a kiosk and clerks at the windows "
+                            "but the first (firmware-sim/visitors.py), with these credentials")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="check a hall file")
     check.add_argument("file")
