@@ -24,6 +24,7 @@ from hallsvc.config import HallConfig, Role
 from hallsvc.devicebus.service import DeviceBus
 from hallsvc.errors import HallError
 from hallsvc.http import case_routes  # noqa: F401  (registers the case operations on `api`)
+from hallsvc.http import dashboard_routes  # issue 7: the live dashboard and its feed
 from hallsvc.http.api import (
     PATH_PATTERNS,
     Call,
@@ -197,6 +198,7 @@ def make_app(hall: Hall) -> web.Application:
     app.router.add_get("/openapi.json", openapi_json)
     _add_docs_page(app)
     add_pages(app)  # issue 7: the faces of the hall
+    app.on_shutdown.append(dashboard_routes.on_shutdown)  # issue 7: feeds end first
     return app
 
 
