@@ -64,7 +64,9 @@ def text(s: object) -> str:
 
 
 def nice_ticks(high: float, count: int = 5) -> list[float]:
-    """0 … a round top at or above `high`, in round steps (1, 2, 2.5, 5 × 10ⁿ)."""
+    """0 … a round top at or above `high`, in round steps (1, 2, 2.5, 5 × 10ⁿ).
+    A float's last bit of noise above a round value (0.1 + 0.2) does not
+    cost a whole extra step; the bars are drawn to the top at most."""
     if not high > 0 or not math.isfinite(high):
         return [0.0, 1.0]
     raw = high / count
