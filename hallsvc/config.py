@@ -28,6 +28,8 @@ from hallsvc.devices.rules import DeviceBusRules
 from hallsvc.devices.rules import check as check_device_bus
 from hallsvc.hours import Session
 from hallsvc.queue.model import WindowKind
+from hallsvc.queue.policy_table import PolicyTable
+from hallsvc.queue.policy_table import check as check_policy
 
 _T = TypeVar("_T")
 
@@ -163,6 +165,7 @@ class HallConfig(msgspec.Struct, frozen=True):
     case_close: time  # C2: when a day's limit ends
     devices: tuple[DeviceSpec, ...]  # [[devices]]; () = the default set (issue 5)
     device_bus: DeviceBusRules  # [device_bus]: the device hub's thresholds
+    policy: PolicyTable  # [policy]: the call-next policy's knobs (Q3, Q4, Q9)
     zone: ZoneInfo
     sessions: tuple[Session, ...]
     void_at: time
@@ -225,7 +228,7 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
         problems.append(f"{source}: {where}: {what}" if where else f"{source}: {what}")
 
     known = {"hall", "hours", "thresholds", "lines", "services", "windows", "users", "sms",
-             "server", "cases", "devices", "device_bus"}
+             "server", "cases", "devices", "device_bus", "policy"}
     for key in raw:
         if key not in known:
             say(key, f"unknown section (expected one of {', '.join(sorted(known))})")
@@ -269,6 +272,7 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
     users = many("users", User)
     device_bus = one("device_bus", DeviceBusRules, DeviceBusRules())
     devices = many("devices", DeviceSpec, required=False)
+    policy = one("policy", PolicyTable, PolicyTable())
 
     zone = ZoneInfo("UTC")
     if hall is not None:
@@ -295,6 +299,8 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
         say(where, what)
     for where, what in _check_devices(raw.get("devices"), devices, device_bus, declared):
         say(where, what)
+    for where, what in check_policy(policy) if policy is not None else ():
+        say(where, what)
     if sms is not None and (bad := _check_template(sms.reply_template)):
         say("sms.reply_template", bad)
     case_close = sessions[-1].end if sessions else time(17, 30)
@@ -306,13 +312,13 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
     if problems or hall is None or hours is None or thresholds is None:
         raise ConfigError(problems or [f"{source}: incomplete"])
     assert sms is not None and server is not None and cases is not None
-    assert device_bus is not None
+    assert device_bus is not None and policy is not None
     return HallConfig(
         source=source, hall=hall, hours=hours, thresholds=thresholds,
         lines=tuple(ln for _, ln in lines), services=tuple(s for _, s in services),
         windows=tuple(w for _, w in windows), users=tuple(u for _, u in users), sms=sms,
         server=server, cases=cases, case_close=case_close,
-        devices=tuple(d for _, d in devices), device_bus=device_bus, zone=zone,
+        devices=tuple(d for _, d in devices), device_bus=device_bus, policy=policy, zone=zone,
         sessions=sessions,
         void_at=void_at,
         service_by_code={s.code: s for _, s in services},

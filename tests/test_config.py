@@ -83,7 +83,8 @@ def both(*changes: Change) -> Change:
 NOT_HASHED = "not a hash made by `python run.py hash-secret` (secrets are never stored in clear)"
 NOT_KEY_HASHED = ("not a hash made by `python run.py hash-secret --api-key` (secrets are never "
                   "stored in clear)")
-SECTIONS = ("cases, device_bus, devices, hall, hours, lines, server, services, sms, thresholds, "
+SECTIONS = ("cases, device_bus, devices, hall, hours, lines, policy, server, services, sms, "
+            "thresholds, "
             "users, windows")
 
 CASES: list[tuple[str, Change, list[str]]] = [
@@ -306,6 +307,29 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("an unknown key in [device_bus]",
      put("device_bus", {"grace": 3}),
      ["device_bus: Object contains unknown field `grace`"]),
+    # -- [policy]: call-next's knobs (Q3, Q4, Q9) ----------------------------------
+    ("a priority class weighted below a normal ticket (Q4)",
+     put("policy.special_weight", 0.5),
+     ["policy.special_weight: Expected `float` >= 1.0"]),
+    ("a negative head start (Q4)",
+     put("policy.urgent_head_start_minutes", -10),
+     ["policy.urgent_head_start_minutes: Expected `int` >= 0"]),
+    ("no anti-starvation bound (Q3)",
+     put("policy.max_wait_minutes", 0),
+     ["policy.max_wait_minutes: Expected `int` >= 1"]),
+    ("a bound given as text",
+     put("policy.max_wait_minutes", "45 min"),
+     ["policy.max_wait_minutes: Expected `int`, got `str`"]),
+    ("a negative backlog weight",
+     put("policy.backlog_weight", -0.5),
+     ["policy.backlog_weight: Expected `float` >= 0.0"]),
+    ("help that could only come after the bound (Q9 after Q3)",
+     put("policy.help_after_minutes", 45),
+     ["policy.help_after_minutes: 45 is not below max_wait_minutes (45): help (Q9) would "
+      "only come after the bound (Q3)"]),
+    ("Q9's threshold said in [policy] too (it lives in [thresholds])",
+     put("policy.swamped_waiting", 12),
+     ["policy: Object contains unknown field `swamped_waiting`"]),
     # -- SMS ---------------------------------------------------------------------
     ("an SMS reply with an unknown placeholder",
      put("sms.reply_template", "您的号码{ticket}"),
@@ -468,3 +492,32 @@ def test_check_config_on_the_demo_hall_says_ok() -> None:
     done = _check_config(DEMO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (f"{DEMO}: ok: hall demo, 10 services, 8 windows, 12 users")
+
+
+def test_the_policy_table_reaches_the_policy() -> None:
+    """Every call-next parameter comes from the hall file (issue 4): [policy]
+    in minutes, Q9's threshold from [thresholds], the default service time
+    from the services' average_minutes; a hall without [policy] gets the
+    documented defaults."""
+    from hallsvc.queue.load import policy_params
+    from hallsvc.queue.policy import PolicyParams
+
+    raw = demo_raw()
+    raw["policy"] = {"max_wait_minutes": 30, "urgent_weight": 4.0,
+                     "urgent_head_start_minutes": 20, "special_head_start_minutes": 25,
+                     "lookahead_weight": 0.0, "backlog_weight": 1.5, "help_after_minutes": 2,
+                     "help_handicap_minutes": 0}
+    raw["thresholds"]["swamped_waiting"] = 7
+    params = policy_params(_parse(raw))
+    means = [s["average_minutes"] for s in raw["services"]]
+    assert params == PolicyParams(
+        max_wait_s=1800, urgent_weight=4.0, urgent_head_start_s=1200,
+        special_head_start_s=1500, lookahead_weight=0.0, backlog_weight=1.5,
+        swamped_threshold=7, help_after_s=120, help_handicap_s=0,
+        default_service_s=round(60 * sum(means) / len(means)))
+    raw.pop("policy")
+    defaults = policy_params(_parse(raw))
+    assert defaults.max_wait_s == PolicyParams().max_wait_s == 2700
+    assert defaults.backlog_weight == PolicyParams().backlog_weight
+    assert policy_params(load_hall_file(DEMO)) == PolicyParams(
+        swamped_threshold=10, default_service_s=defaults.default_service_s)

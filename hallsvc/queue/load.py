@@ -16,6 +16,7 @@ from hallsvc.queue.model import (
     WindowView,
 )
 from hallsvc.queue.policy import PolicyParams
+from hallsvc.queue.policy_table import params_of
 
 # Weight of one finished service in its service's moving average of service
 # times: the live rate follows the last few dozen services (docs/queue-policy.md).
@@ -37,7 +38,9 @@ def window_views(cfg: HallConfig) -> dict[str, WindowView]:
 
 
 def policy_params(cfg: HallConfig) -> PolicyParams:
-    return PolicyParams(swamped_threshold=cfg.thresholds.swamped_waiting)
+    """The hall file's `[policy]` table, with Q9's threshold from `[thresholds]`."""
+    return params_of(cfg.policy, cfg.thresholds.swamped_waiting,
+                     (s.average_minutes for s in cfg.services))
 
 
 def hall_load(cfg: HallConfig, views: Mapping[str, WindowView], waiting: Waiting,
