@@ -88,12 +88,19 @@ class CaseDesk:
         finally:
             await con.close()
 
-    async def level_messages(self) -> list[notices.CaseLevel]:
-        """C5: the level announcements in the outbox, in order."""
-        rows = await self.rows("SELECT payload FROM outbox WHERE hall_id = $1 AND channel = "
-                               "'mqtt' AND topic LIKE '%/cases/levels/%' ORDER BY id",
+    async def level_messages(self) -> list[Told]:
+        """C5: what the windows were told of each case's level, in order: one
+        `CaseLevel` per case accepted or changed by an event, and each case
+        listed in the per-window `CaseLevels` messages of a moment."""
+        return [t for _, m in await self.level_payloads() for t in told(m)]
+
+    async def level_payloads(self) -> list[tuple[str, notices.Message]]:
+        """C5: (topic, message) of every level message in the outbox, in order
+        (the windows' topics and the manager's tally)."""
+        rows = await self.rows("SELECT topic, payload FROM outbox WHERE hall_id = $1 AND "
+                               "channel = 'mqtt' AND topic LIKE '%/cases/levels%' ORDER BY id",
                                self.hall_id)
-        return [notices.decode(r["payload"]) for r in rows]
+        return [(r["topic"], notices.decode(r["payload"])) for r in rows]
 
     async def sms(self) -> list[dict[str, Any]]:
         import msgspec
@@ -101,6 +108,32 @@ class CaseDesk:
         rows = await self.rows("SELECT payload FROM outbox WHERE hall_id = $1 AND channel = "
                                "'sms' ORDER BY id", self.hall_id)
         return [msgspec.msgpack.decode(r["payload"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Told:
+    """One case's level as a window was told it (cause "time": a moment's
+    `CaseLevels`, listing it)."""
+
+    case: int
+    level: str
+    previous: str | None
+    cause: str
+    window: str
+    to: list[str]
+    since_ms: int
+    at_ms: int
+    due_day: str | None = None
+
+
+def told(m: notices.Message) -> list[Told]:
+    if isinstance(m, notices.CaseLevel):
+        return [Told(m.case, m.level, m.previous, m.cause, m.window, m.to, m.since_ms,
+                     m.at_ms, m.due_day)]
+    if isinstance(m, notices.CaseLevels):
+        return [Told(c.case, c.level, c.previous, "time", m.window, m.to, m.since_ms,
+                     m.at_ms) for c in m.changes]
+    return []  # the manager's tally names no case
 
 
 def shanghai(iso: str) -> datetime:

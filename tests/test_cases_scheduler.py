@@ -1,8 +1,10 @@
 """The warning scheduler (C5) against real servers: each level change fires at
 its moment (the test clock moves and `run_due` fires what is due, no
-sleeping), is announced once on MQTT to the window, its lead and the manager,
-and survives a restart: a change that happened while hallsvc was down is
-announced when it is back."""
+sleeping), is announced once on MQTT to the window, its lead and the manager
+(one message per window and moment, and the manager's tally), and survives
+a restart: a change that happened while hallsvc was down, or that was
+recorded ahead of a moment hallsvc was down for, is announced when it is
+back."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ import aiomqtt
 
 from hallsvc.adapters.mqtt import Broker
 from hallsvc.cases import notices
+from hallsvc.cases.model import PauseKind
 from hallsvc.cases.scheduler import CaseScheduler
+from hallsvc.cases.service import Actor
+from hallsvc.config import Role
 from tests.case_kit import CaseDesk, local, shanghai
 from tests.conftest import Clock, HallUnderTest
 
@@ -67,25 +72,143 @@ async def test_the_loop_fires_by_itself_when_the_clock_passes(hall: HallUnderTes
 async def test_an_announcement_reaches_a_subscriber_on_the_level_topic(
         hall: HallUnderTest) -> None:
     """C5: the window, its lead and the manager see it at once: a real MQTT
-    subscriber on hallsvc/{hall}/cases/levels/+ gets the msgpack message."""
+    subscriber on hallsvc/{hall}/cases/levels/# gets the window's msgpack
+    message listing the case, then the manager's tally of the moment."""
     desk = CaseDesk(hall)
     broker = Broker.from_url(hall.servers.mqtt_url)
-    got: list[notices.CaseLevel] = []
+    got: list[tuple[str, notices.Message]] = []
     async with aiomqtt.Client(broker.host, broker.port,
                               protocol=aiomqtt.ProtocolVersion.V311) as sub:
-        await sub.subscribe(f"hallsvc/{desk.hall_id}/cases/levels/+", qos=1)
+        await sub.subscribe(f"hallsvc/{desk.hall_id}/cases/levels/#", qos=1)
         case = await desk.accept(service="A01", window="W02", user="clerk2")
         await desk.move_to(YELLOW)
         async with asyncio.timeout(10):
             async for m in sub.messages:
-                assert str(m.topic) == f"hallsvc/{desk.hall_id}/cases/levels/W02"
-                got.append(notices.decode(bytes(m.payload)))  # type: ignore[arg-type]
-                if got[-1].level == "yellow":
+                got.append((str(m.topic), notices.decode(bytes(m.payload))))  # type: ignore[arg-type]
+                if isinstance(got[-1][1], notices.CaseLevelTally):
                     break
-    yellow = got[-1]
-    assert (yellow.case, yellow.window, yellow.previous, yellow.v) == (case["id"], "W02",
-                                                                       "green", 1)
-    assert yellow.seq > 0 and yellow.to == ["window:W02", "department:市场监管局", "manager"]
+    (t1, accepted), (t2, window), (t3, tally) = got
+    base = f"hallsvc/{desk.hall_id}/cases/levels"
+    assert (t1, t2, t3) == (f"{base}/W02", f"{base}/W02", base)
+    assert isinstance(accepted, notices.CaseLevel) and accepted.cause == "accepted"
+    assert isinstance(window, notices.CaseLevels)
+    assert window.changes == [notices.LevelChange(case["id"], case["number"], "yellow",
+                                                  "green")]
+    assert (window.window, window.department, window.v) == ("W02", "市场监管局", 1)
+    assert window.to == ["window:W02", "department:市场监管局", "manager"]
+    assert window.seq > accepted.seq > 0
+    assert window.since_ms == window.at_ms == notices.ms(YELLOW)
+    assert isinstance(tally, notices.CaseLevelTally) and tally.to == ["manager"]
+    assert (tally.changed, tally.windows) == (1, [notices.WindowTally("W02", "市场监管局",
+                                                                      0, 1, 0)])
+
+
+async def test_one_message_per_window_lists_every_case_of_a_moment(
+        hall: HallUnderTest) -> None:
+    """C5 at a close: the cases changing at one moment are announced in one
+    message per window (and department), and one tally for the manager, not
+    one message per case; each case is listed once, with its levels."""
+    desk = CaseDesk(hall)
+    w1 = [(await desk.accept(service="A01"))["id"] for _ in range(3)]
+    w2 = [(await desk.accept(service="A01", window="W02", user="clerk2"))["id"]
+          for _ in range(2)]
+    before = len(await desk.level_payloads())
+    assert await desk.move_to(YELLOW) == 5
+    sent = (await desk.level_payloads())[before:]
+    assert [type(m).__name__ for _, m in sent] == ["CaseLevels", "CaseLevels",
+                                                    "CaseLevelTally"]
+    lists = {m.window: sorted(c.case for c in m.changes)
+             for _, m in sent if isinstance(m, notices.CaseLevels)}
+    assert lists == {"W01": sorted(w1), "W02": sorted(w2)}
+    tally = sent[2][1]
+    assert isinstance(tally, notices.CaseLevelTally) and tally.changed == 5
+
+
+async def test_a_change_recorded_ahead_shows_at_its_moment_not_before(
+        hall: HallUnderTest) -> None:
+    """C5: the changes due within a minute are recorded ahead, as of their
+    moment: until it, the API, the listing by level and the tracking sheet
+    show the level in force (green) and nothing is announced; at the moment
+    they show yellow and the announcement goes out, with no write of the
+    case's row; afterwards the row's own level is brought in step."""
+    desk = CaseDesk(hall)
+    case = (await desk.accept(service="A01"))["id"]
+    scheduler = hall.running.hall.case_scheduler
+    assert scheduler is not None
+    await desk.move_to(YELLOW - timedelta(seconds=20))
+    assert await scheduler.prepare() == 1
+    [row] = await desk.rows("SELECT level, level_next, level_next_at, version FROM cases "
+                            "WHERE id = $1", case)
+    assert (row["level"], row["level_next"], row["level_next_at"]) == ("green", "yellow", YELLOW)
+    hall.clock.at = YELLOW - US
+    got = await desk.case(case)
+    assert got["level"] == "green" and [e["kind"] for e in got["events"]] == ["accepted"]
+    assert (await desk.get("/api/v1/cases?level=yellow"))["cases"] == []
+    assert [c["id"] for c in (await desk.get("/api/v1/cases?level=green"))["cases"]] == [case]
+    assert len(await desk.level_messages()) == 1  # accepted only
+    hall.clock.at = YELLOW  # the API derives the level in force: no write needed
+    got = await desk.case(case)
+    assert got["level"] == "yellow" and shanghai(got["level_since"]) == YELLOW
+    assert [e["kind"] for e in got["events"]] == ["accepted", "level"]
+    listed = await desk.get("/api/v1/cases?level=yellow")
+    assert [(c["id"], c["level"]) for c in listed["cases"]] == [(case, "yellow")]
+    [unchanged] = await desk.rows("SELECT version FROM cases WHERE id = $1", case)
+    assert unchanged["version"] == row["version"]
+    assert await desk.move_to(YELLOW) == 1
+    [told] = [t for t in await desk.level_messages() if t.cause == "time"]
+    assert (told.case, told.level, told.since_ms) == (case, "yellow", notices.ms(YELLOW))
+    [row] = await desk.rows("SELECT level FROM cases WHERE id = $1", case)
+    assert row["level"] == "green"  # not yet brought in step: SETTLE_AFTER
+    assert await desk.move_to(YELLOW + timedelta(seconds=scheduler.SETTLE_AFTER)) == 0
+    [settled] = await desk.rows("SELECT level, level_at FROM cases WHERE id = $1", case)
+    assert (settled["level"], settled["level_at"]) == ("yellow", YELLOW)
+
+
+async def test_a_moment_recorded_ahead_is_announced_after_a_restart(make_hall: Any) -> None:
+    """C5: hallsvc records a change ahead and stops before its moment; back
+    after it, the change is announced once, since its moment; a second
+    restart announces nothing again."""
+    clock = Clock(local(date(2026, 3, 9), "09:00"))
+    async with make_hall(clock=clock) as h:
+        case = (await CaseDesk(h).accept(service="A01"))["id"]
+        scheduler = h.running.hall.case_scheduler
+        assert scheduler is not None
+        assert await CaseDesk(h).move_to(YELLOW - timedelta(seconds=30)) == 0
+        assert await scheduler.prepare() == 1
+    clock.at = YELLOW + timedelta(minutes=5)
+    async with make_hall(clock=clock) as h:
+        desk = CaseDesk(h)
+        assert await desk.fire_due() == 1
+        [told] = [t for t in await desk.level_messages() if t.cause == "time"]
+        assert (told.case, told.level, told.previous) == (case, "yellow", "green")
+        assert told.since_ms == notices.ms(YELLOW) < told.at_ms == notices.ms(clock.at)
+        assert (await desk.case(case))["level"] == "yellow"
+    async with make_hall(clock=clock) as h:
+        assert await CaseDesk(h).fire_due() == 0
+        assert len(await CaseDesk(h).level_messages()) == 2
+
+
+async def test_an_event_racing_the_moment_corrects_what_was_told(hall: HallUnderTest) -> None:
+    """C5, C3a: a suspension recorded as of one second before the moment but
+    written after the moment was announced undoes the change (the clock
+    stood still before it): the window is told green again, from yellow, and
+    the tracking sheet never shows the change."""
+    desk = CaseDesk(hall)
+    case = (await desk.accept(service="A01"))["id"]
+    scheduler = hall.running.hall.case_scheduler
+    service = hall.running.hall.cases
+    assert scheduler is not None and service is not None
+    await desk.move_to(YELLOW - timedelta(seconds=20))
+    assert await scheduler.prepare() == 1
+    assert await desk.move_to(YELLOW) == 1
+    await service.suspend(case, Actor("clerk1", Role.CLERK, "W01"), YELLOW - timedelta(seconds=1),
+                          kind=PauseKind.SUSPENSION, reason="等待检测报告", notice="告知书 9")
+    told = [(t.level, t.previous, t.cause) for t in await desk.level_messages()]
+    assert told == [("green", None, "accepted"), ("yellow", "green", "time"),
+                    ("green", "yellow", "event")]
+    got = await desk.case(case)
+    assert got["level"] == "green" and got["state"] == "suspended"
+    assert [e["kind"] for e in got["events"]] == ["accepted", "suspended"]
 
 
 async def test_a_change_while_down_is_announced_on_restart(make_hall: Any) -> None:

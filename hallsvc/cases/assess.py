@@ -24,6 +24,9 @@ class Assessed:
     watch: Watch
     changed: bool
     events: tuple[Event, ...]  # C6: deemed consents, C7: level changes
+    # C5: a change recorded ahead for a later moment (its instant and level)
+    # that this reckoning undoes: the writer tells the moment's announcer.
+    dropped: tuple[datetime, Level] | None = None
 
 
 def assess(rec: CaseRecord, wt: WorkingTime, now: datetime, thresholds: Thresholds, *,
@@ -33,6 +36,14 @@ def assess(rec: CaseRecord, wt: WorkingTime, now: datetime, thresholds: Threshol
     Raises CalendarUnknown when the reckoning reaches a year without a
     calendar and the hall does not reckon provisionally (C2a)."""
     since = now if since is None else since
+    # C5: a change recorded ahead whose moment has come is in force; one still
+    # ahead is reckoned again from the facts at `now` (an event may undo it).
+    rec = rec.settled(now)
+    ahead = rec.ahead
+    dropped = None
+    if ahead is not None and rec.level_next is not None:
+        dropped = (ahead, rec.level_next)
+        rec = replace(rec, level_next=None, level_next_at=None)
     clock = rec.clock()
     steps = list(rec.steps)
     events: list[Event] = []
@@ -73,7 +84,7 @@ def assess(rec: CaseRecord, wt: WorkingTime, now: datetime, thresholds: Threshol
     if changed:
         events.append(Event("level", since, None, None,
                             {"from": rec.level.value, "to": w.level.value}))
-    return Assessed(after, w, changed, tuple(events))
+    return Assessed(after, w, changed, tuple(events), dropped)
 
 
 def announcement(hall: str, before: Level | None, assessed: Assessed, *,

@@ -1,6 +1,13 @@
-"""What a case tells the hall and the applicant: the warning-level message on
-MQTT (C5) and the SMS texts (C4, C8). One place for the topic and payload
-shape; docs/mqtt.md ("Case warning levels") documents them for dashboards.
+"""What a case tells the hall and the applicant: the warning-level messages on
+MQTT (C5) and the SMS texts (C4, C8). One place for the topics and payload
+shapes; docs/mqtt.md ("Case warning levels") documents them for dashboards.
+
+- `CaseLevel`: one case, when it is accepted or an event changes its level.
+- `CaseLevels`: the changes *by time* at one moment, one message per window
+  and department (its lead) listing every case of theirs that changed: at a
+  close a fifth of the open cases may change at once, and one message per
+  case could not reach anyone within a second.
+- `CaseLevelTally`: the same moment for the manager, counted per window.
 
 Every MQTT payload is a msgpack map with the schema version `v` and the
 sequence `seq` (the outbox row id, stamped when published), like the device
@@ -10,7 +17,7 @@ bus's payloads.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -29,6 +36,14 @@ def level_topic(hall: str, window: str, prefix: str = "hallsvc") -> str:
     return f"{prefix}/{hall}/cases/levels/{window}"
 
 
+def tally_topic(hall: str, prefix: str = "hallsvc") -> str:
+    """C5: `hallsvc/{hall}/cases/levels`, the manager's count of each moment
+    (`levels/#` takes it with the windows' messages)."""
+    if not hall or any(c in hall for c in "/+#"):
+        raise ValueError(f"a hall id cannot be used in a topic: {hall!r}")
+    return f"{prefix}/{hall}/cases/levels"
+
+
 class ProcedureLevel(msgspec.Struct, frozen=True, kw_only=True):
     """C3a: a special procedure warns like a case, with its own limit."""
 
@@ -38,14 +53,15 @@ class ProcedureLevel(msgspec.Struct, frozen=True, kw_only=True):
     due_day: str  # ISO date
 
 
-Cause = Literal["accepted", "time", "event"]
+Cause = Literal["accepted", "event"]
 
 
 class CaseLevel(msgspec.Struct, frozen=True, kw_only=True):
     """C5: a case's warning level changed (or the case was accepted).
     Addressed (`to`) to its window, the lead of its department and the
-    manager. `since_ms` is the instant the level changed; when hallsvc was
-    down then, `at_ms` (when it is announced) is later."""
+    manager. Changes by time come in `CaseLevels` instead. `previous` is the
+    level last announced (a change by time that an event undid at its very
+    moment is corrected this way)."""
 
     v: int = SCHEMA_VERSION
     seq: int = 0  # stamped by the outbox publisher
@@ -71,17 +87,114 @@ class CaseLevel(msgspec.Struct, frozen=True, kw_only=True):
     at_ms: int
 
 
+class LevelChange(msgspec.Struct, frozen=True, array_like=True):
+    """One case in a `CaseLevels` message: `[case, number, level, previous]`."""
+
+    case: int
+    number: str
+    level: Level
+    previous: Level
+
+
+class CaseLevels(msgspec.Struct, frozen=True, kw_only=True):
+    """C5: every case of one window and department whose level changed by
+    time at one moment (`since_ms`), addressed to the window, the lead of
+    the department and the manager. `at_ms` is when it was announced: later
+    than `since_ms` when hallsvc was down at the moment."""
+
+    v: int = SCHEMA_VERSION
+    seq: int = 0  # stamped by the outbox publisher
+    kind: Literal["case_levels"] = "case_levels"
+    hall: str
+    window: str
+    department: str
+    to: list[str]  # ["window:W01", "department:市场监督管理局", "manager"]
+    since_ms: int
+    at_ms: int
+    changes: list[LevelChange]
+
+
+class WindowTally(msgspec.Struct, frozen=True, array_like=True):
+    """`[window, department, to_green, to_yellow, to_red]`."""
+
+    window: str
+    department: str
+    green: int
+    yellow: int
+    red: int
+
+
+class CaseLevelTally(msgspec.Struct, frozen=True, kw_only=True):
+    """C5: the manager's count of one moment's changes by time, per window
+    and department (the cases themselves are in the `CaseLevels` messages
+    and in `GET /api/v1/cases?level=`)."""
+
+    v: int = SCHEMA_VERSION
+    seq: int = 0
+    kind: Literal["case_level_tally"] = "case_level_tally"
+    hall: str
+    to: list[str]  # ["manager"]
+    since_ms: int
+    at_ms: int
+    changed: int
+    windows: list[WindowTally]
+
+
+Message = CaseLevel | CaseLevels | CaseLevelTally
+
+
+class _Kind(msgspec.Struct):
+    kind: str
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(CaseLevel)
+_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
+    "case_level": msgspec.msgpack.Decoder(CaseLevel),
+    "case_levels": msgspec.msgpack.Decoder(CaseLevels),
+    "case_level_tally": msgspec.msgpack.Decoder(CaseLevelTally)}
+_kind = msgspec.msgpack.Decoder(_Kind)
 
 
-def encode(message: CaseLevel) -> bytes:
+def encode(message: Message) -> bytes:
     return _encoder.encode(message)
 
 
-def decode(payload: bytes) -> CaseLevel:
-    """Decode and validate; raises msgspec.ValidationError naming the field."""
-    return _decoder.decode(payload)
+def decode(payload: bytes) -> Message:
+    """Decode and validate by its `kind`; raises msgspec.ValidationError
+    naming the field that is wrong."""
+    kind = _kind.decode(payload).kind
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        raise msgspec.ValidationError(f"unknown kind {kind!r} - at `$.kind`")
+    message: Message = decoder.decode(payload)
+    return message
+
+
+def moment(hall: str, at: datetime, now: datetime,
+           changes: dict[tuple[str, str], list[LevelChange]],
+           prefix: str = "hallsvc") -> list[tuple[str, bytes]]:
+    """C5: the (topic, payload) of one moment's changes by time: a
+    `CaseLevels` per window and department, then the manager's tally."""
+    since, announced = ms(at), ms(now)
+    out: list[tuple[str, bytes]] = []
+    tally: list[WindowTally] = []
+    for (window, department), listed in sorted(changes.items()):
+        if not listed:
+            continue
+        out.append((level_topic(hall, window, prefix), encode(CaseLevels(
+            hall=hall, window=window, department=department,
+            to=audience(window, department), since_ms=since, at_ms=announced,
+            changes=listed))))
+        counts = {lv: 0 for lv in Level}
+        for c in listed:
+            counts[c.level] += 1
+        tally.append(WindowTally(window, department, counts[Level.GREEN],
+                                 counts[Level.YELLOW], counts[Level.RED]))
+    if tally:
+        out.append((tally_topic(hall, prefix), encode(CaseLevelTally(
+            hall=hall, to=["manager"], since_ms=since, at_ms=announced,
+            changed=sum(t.green + t.yellow + t.red for t in tally), windows=tally))))
+    return out
 
 
 def audience(window: str, department: str) -> list[str]:

@@ -6,7 +6,7 @@ gives the pure core's view of the case."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -112,6 +112,10 @@ class CaseRecord:
     due_at: datetime | None = None
     provisional: bool = False
     next_change: datetime | None = None
+    # C5: a change by time recorded ahead of its moment (migration 006): from
+    # `level_next_at` on, `level_next` is in force (see `settled`).
+    level_next: Level | None = None
+    level_next_at: datetime | None = None
     version: int = 0
     pauses: tuple[PauseRow, ...] = field(default=())
     extensions: tuple[ExtensionRow, ...] = field(default=())
@@ -123,6 +127,24 @@ class CaseRecord:
             return None
         return TimeLimit(self.statutory_days, self.promised_days, joint=self.joint,
                          law_extension=self.law_extension)
+
+    def settled(self, t: datetime) -> CaseRecord:
+        """The record as of `t`: a change recorded ahead whose moment has come
+        is in force (the later-begun of the two levels, C5)."""
+        at = self.level_next_at
+        if (self.level_next is None or at is None or at > t
+                or (self.level_at is not None and at <= self.level_at)):
+            return self
+        return replace(self, level=self.level_next, level_at=at)
+
+    @property
+    def ahead(self) -> datetime | None:
+        """The moment of a change recorded ahead and not yet in force at
+        `level_at` (None: nothing recorded ahead)."""
+        at = self.level_next_at
+        if at is None or (self.level_at is not None and at <= self.level_at):
+            return None
+        return at
 
     def clock(self, steps: Iterable[Step] | None = None) -> CaseClock:
         """The pure core's view of the case (C2, C3, C3a, C4)."""

@@ -4,19 +4,27 @@ moment, from a heap of next-change instants, never by scanning every case.
 - Per armed case it keeps one int, `next change in epoch ms << 40 | case id`,
   in a binary heap (about 44 bytes a case); a firing reads the case back from
   the record and reckons it with the pure core (`assess`).
-- It is rebuilt from PostgreSQL (`cases.next_change`) when it starts, so a
-  level that changed while hallsvc was down fires at once, and is announced
-  with `since_ms` (when it changed) earlier than `at_ms`.
+- All timed changes happen at a close (C2) or a midnight, so they come in
+  bursts: at a close a fifth of the open cases may change at once. Time
+  being an argument of the pure core, the cases due within `LOOKAHEAD` are
+  read, reckoned and *recorded* ahead, "as of" their moment (`level_next`
+  from `level_next_at`: readers derive the level in force), each write
+  guarded by the case's version. At the moment only the announcement
+  remains: one `CaseLevels` message per window and department, and the
+  manager's tally (`notices.moment`), announced once per moment
+  (`case_level_moments`). Then `level` itself is brought in step, at leisure.
+- A change found due at the moment itself (not recorded ahead: a case
+  created or changed within the look-ahead, a C6 deemed consent, a special
+  procedure's level) is written and announced at once, in one transaction.
+- Rebuilt from PostgreSQL when it starts: the heap from `cases.next_change`,
+  the moments recorded ahead and not yet announced from `case_level_moments`.
+  A change that came while hallsvc was down is announced at once, with
+  `since_ms` (when it changed) before `at_ms`.
 - A case created or advanced by any process is (re)armed by the NOTIFY of
   the `cases_armed` trigger, heard on the lease connection.
 - With several processes, one holds the hall's lease (an advisory lock) and
-  fires; its writes are guarded by each case's version, so a change is
-  announced once even if two ever raced.
-- All timed changes happen at a close (C2) or a midnight, so they come in
-  bursts. Time being an argument of the pure core, the cases due within
-  `LOOKAHEAD` are read and reckoned at their own instant *before* it comes;
-  at the moment only the guarded writes remain (a case an event changed
-  meanwhile loses its write and is reckoned again).
+  fires; writes are guarded by each case's version, and a moment is
+  announced only while its row says it was not, so a change is announced once.
 - Time comes from the injected clock. `run_due()` fires what is due now and
   returns: the deterministic "burst" that tests use instead of sleeping.
 """
@@ -35,9 +43,9 @@ from importlib import metadata
 from hallsvc.adapters.postgres import Statements
 from hallsvc.cases import notices
 from hallsvc.cases.assess import Assessed, announcement, assess
-from hallsvc.cases.levels import next_change
+from hallsvc.cases.levels import Level, next_change
 from hallsvc.cases.model import CaseRuleError
-from hallsvc.cases.record import CaseRecord
+from hallsvc.cases.record import CaseRecord, Outgoing
 from hallsvc.cases.service import CaseService
 from hallsvc.cases.store import LevelWrite
 from hallsvc.hours import CalendarUnknown
@@ -58,18 +66,24 @@ def ceil_ms(t: datetime) -> int:
 
 
 @dataclass(slots=True)
-class _Prepared:
-    """The writes worked out ahead for one instant, and the cases to reckon
-    then (C6 deemed consents take the full write path)."""
+class _Moment:
+    """One moment's changes recorded ahead, by (window, department), the
+    cases to settle after it, and those to reckon at it on the full path."""
 
-    writes: list[LevelWrite] = field(default_factory=list)
+    at: datetime
+    changes: dict[tuple[str, str], list[notices.LevelChange]] = field(default_factory=dict)
+    ids: list[int] = field(default_factory=list)
     later: list[int] = field(default_factory=list)
 
 
 class CaseScheduler:
     BATCH = 500  # cases read per round when many are due at once
-    WRITE_BATCH = 2000  # prepared writes per statement
-    LOOKAHEAD = 60.0  # seconds: cases due this soon are reckoned ahead
+    WRITE_BATCH = 2000  # cases recorded ahead per statement
+    SETTLE_BATCH = 5000  # rows brought in step per statement
+    # seconds after a moment before `level` is brought in step: an event begun
+    # before the moment and written after it still finds what came before.
+    SETTLE_AFTER = 5.0
+    LOOKAHEAD = 60.0  # seconds: cases due this soon are reckoned and recorded ahead
     CHUNK = 100_000  # cases per statement of the rebuild
     WAKE = 1.0  # seconds: at most this long between looks at the clock (clock jumps)
     PING = 10.0  # seconds between checks that the lease connection is alive
@@ -80,7 +94,8 @@ class CaseScheduler:
         self.hall = service.hall
         self.clock = clock
         self._heap: list[int] = []
-        self._prepared: dict[int, _Prepared] = {}  # by the instant, epoch ms
+        self._moments: dict[int, _Moment] = {}  # by the instant, epoch ms
+        self._settling: list[tuple[datetime, list[int]]] = []
         self._woken = asyncio.Event()
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -88,8 +103,8 @@ class CaseScheduler:
         self._fingerprint: str | None = None  # to record once the catch-up is done
         self.announced = 0  # level changes announced by this process
         self.rebuilt_in = 0.0  # seconds the last rebuild took
-        # When a list: the seconds from each announced moment to its commit
-        # (bench/cases_scheduler.py measures the firing latency with it).
+        # When a list: the seconds from each announced moment to the commit of
+        # its announcement, one per case (bench/cases_scheduler.py reads it).
         self.lags: list[float] | None = None
 
     def __len__(self) -> int:
@@ -113,7 +128,8 @@ class CaseScheduler:
 
     async def rebuild(self) -> int:
         """Load (id, next change) of every armed case, as two int arrays per
-        chunk, into the heap. Notifications heard meanwhile are kept."""
+        chunk, into the heap, and the moments recorded ahead and not yet
+        settled. Notifications heard meanwhile are kept."""
         started = monotonic.perf_counter()
         keys: list[int] = []
         after = 0
@@ -132,10 +148,33 @@ class CaseScheduler:
                 after = ids[-1]
         self._heap.extend(keys)
         heapq.heapify(self._heap)
+        await self._reload_moments()
         self.rebuilt_in = monotonic.perf_counter() - started
         log.info("case scheduler of hall %s: %d armed cases rebuilt in %.2fs", self.hall,
                  len(self._heap), self.rebuilt_in)
         return len(self._heap)
+
+    async def _reload_moments(self) -> None:
+        """C5: moments recorded ahead by a process that stopped: those not yet
+        announced are announced at their moment (at once if it has passed),
+        the others only brought in step."""
+        moments = await self.store.open_moments()
+        if not moments:
+            return
+        announced = {at for at, done in moments if done}
+        by_at: dict[datetime, _Moment] = {at: _Moment(at) for at, _ in moments}
+        for r in await self.store.moment_cases([at for at, _ in moments]):
+            m = by_at[r["level_next_at"]]
+            m.ids.append(r["id"])
+            if m.at not in announced and r["level_next_at"] > r["level_at"]:
+                m.changes.setdefault((r["window_id"], r["department"]), []).append(
+                    notices.LevelChange(r["id"], r["number"], Level(r["level_next"]),
+                                        Level(r["level"])))
+        for at, m in by_at.items():
+            if at in announced:
+                self._settling.append((at, m.ids))
+            else:
+                self._moments[ceil_ms(at)] = m
 
     async def _config_changed(self) -> bool:
         cfg = self.service.cfg
@@ -155,7 +194,8 @@ class CaseScheduler:
         attempt = 0
         while True:
             self._heap = []  # what the lease's NOTIFYs arm from now on, then the rebuild
-            self._prepared = {}
+            self._moments = {}
+            self._settling = []
             try:
                 async with self.store.sql.lease(f"hallsvc.cases.{self.hall}", CHANNEL,
                                                 self._heard) as lease:
@@ -168,6 +208,8 @@ class CaseScheduler:
                         async with self._lock:
                             await self._fire_due(self.clock())
                             more = await self._prepare(self.clock())
+                            if not more:
+                                more = await self._settle(self.clock(), self.SETTLE_BATCH)
                         if not more:
                             await self._sleep()
                         if monotonic.monotonic() - pinged > self.PING:
@@ -186,7 +228,9 @@ class CaseScheduler:
 
     async def _sleep(self) -> None:
         self._woken.clear()
-        wake = [*self._prepared]
+        wake = [*self._moments]
+        if self._settling:
+            wake.append(notices.ms(self._settling[0][0]) + int(self.SETTLE_AFTER * 1000))
         if self._heap:
             wake.append((self._heap[0] >> _ID_BITS) - int(self.LOOKAHEAD * 1000))
         left = self.WAKE
@@ -201,9 +245,10 @@ class CaseScheduler:
 
     async def run_due(self, now: datetime | None = None, *, timeout: float = 10.0) -> int:
         """Fire everything due at `now` (default: the clock) and return the
-        number of level changes announced. Waits until this process holds the
-        lease and has rebuilt, and first hears every arm already committed
-        (a round trip on the lease connection delivers the notifications)."""
+        number of level changes announced; bring the recorded levels in step.
+        Waits until this process holds the lease and has rebuilt, and first
+        hears every arm already committed (a round trip on the lease
+        connection delivers the notifications)."""
         async with asyncio.timeout(timeout):
             await self._ready.wait()
         async with self._lock:
@@ -211,22 +256,26 @@ class CaseScheduler:
             if lease is not None:
                 await lease.fetchval("SELECT 1")
                 await asyncio.sleep(0)
-            return await self._fire_due(now or self.clock())
+            at = now or self.clock()
+            announced = await self._fire_due(at)
+            while await self._settle(at, self.SETTLE_BATCH):
+                pass
+            return announced
 
-    # -- firing ----------------------------------------------------------------------
+    # -- ahead of the moment ---------------------------------------------------------
 
     async def prepare(self, now: datetime | None = None) -> int:
-        """Reckon ahead every case due within LOOKAHEAD of `now` (the loop does
-        it a batch at a time); returns how many writes are prepared."""
+        """Reckon and record ahead every change due within LOOKAHEAD of `now`
+        (the loop does it a batch at a time); returns how many are recorded."""
         async with self._lock:
             while await self._prepare(now or self.clock()):
                 pass
-        return sum(len(p.writes) for p in self._prepared.values())
+        return sum(len(m.ids) for m in self._moments.values())
 
     async def _prepare(self, now: datetime) -> bool:
         """C5, ahead of the moment: one batch of the cases due within
-        LOOKAHEAD, read and reckoned at their own instant (pure: time is an
-        argument). True if there may be more."""
+        LOOKAHEAD, read, reckoned at their own instant (pure: time is an
+        argument) and recorded as of it. True if there may be more."""
         now_ms = notices.ms(now)
         horizon = now_ms + int(self.LOOKAHEAD * 1000)
         due: dict[int, int] = {}
@@ -236,6 +285,7 @@ class CaseScheduler:
             due.setdefault(key & _ID_MASK, key >> _ID_BITS)
         if not due:
             return False
+        writes: dict[int, list[LevelWrite]] = {}
         for rec in await self.store.load_many(sorted(due), self._lease):
             at = rec.next_change
             if at is None or ceil_ms(at) != due[rec.id] or rec.finished_at is not None:
@@ -243,21 +293,39 @@ class CaseScheduler:
             looked = self._look(rec, at, False)
             if looked is None:
                 continue
-            slot = self._prepared.setdefault(due[rec.id], _Prepared())
-            if any(e.kind == "deemed_consent" for e in looked[0].events):
-                slot.later.append(rec.id)
-            else:
-                slot.writes.append(self._write_of(rec, looked[0], at, at))
+            a = looked[0]
+            moment = self._moments.setdefault(due[rec.id], _Moment(at))
+            if (not a.changed or a.dropped is not None or _procedures_changed(rec, a)
+                    or any(e.kind == "deemed_consent" for e in a.events)):
+                moment.later.append(rec.id)  # C6, C3a: on the full path, at the moment
+                continue
+            current = rec.settled(now)
+            assert current.level_at is not None
+            writes.setdefault(due[rec.id], []).append(self._write_of(
+                rec, a, at, current=(current.level, current.level_at)))
+        for at_ms, batch in writes.items():
+            moment = self._moments[at_ms]
+            won = await self.store.ahead(batch, moment.at, self._lease)
+            for w in batch:
+                if w.case_id not in won:
+                    self.arm(w.case_id, at_ms)  # changed meanwhile: read it again
+                    continue
+                moment.ids.append(w.case_id)
+                moment.changes.setdefault((w.window, w.department), []).append(
+                    notices.LevelChange(w.case_id, w.number, w.level, w.previous))
         return True
+
+    # -- at the moment ---------------------------------------------------------------
 
     async def _fire_due(self, now: datetime) -> int:
         now_ms = notices.ms(now)
         announced = 0
-        for at_ms in sorted(k for k in self._prepared if k <= now_ms):
-            ready = self._prepared.pop(at_ms)
-            for i in range(0, len(ready.writes), self.WRITE_BATCH):
-                announced += await self._write(ready.writes[i:i + self.WRITE_BATCH])
-            for case_id in ready.later:
+        for at_ms in sorted(k for k in self._moments if k <= now_ms):
+            moment = self._moments.pop(at_ms)
+            if moment.ids:
+                announced += await self._announce(moment, now)
+                self._settling.append((moment.at, moment.ids))
+            for case_id in moment.later:
                 self.arm(case_id, at_ms)  # reckoned below, on the full path
         while self._heap and self._heap[0] >> _ID_BITS <= now_ms:
             batch: set[int] = set()
@@ -274,6 +342,42 @@ class CaseScheduler:
         self.announced += announced
         return announced
 
+    async def _announce(self, moment: _Moment, now: datetime) -> int:
+        """C5: the moment's changes recorded ahead, announced once: one message
+        per window and department, and the manager's tally."""
+        told: list[int] = []
+
+        def build(dropped: set[int]) -> list[tuple[str, bytes]]:
+            changes = {k: [c for c in v if c.case not in dropped]
+                       for k, v in moment.changes.items()}
+            told[:] = [sum(len(v) for v in changes.values())]
+            return notices.moment(self.hall, moment.at, now, changes)
+
+        done = await self.store.announce(moment.at, now, build, self._lease)
+        if not done:
+            return 0
+        if self.lags is not None:
+            lag = (self.clock() - moment.at).total_seconds()
+            self.lags.extend([lag] * told[0])
+        return told[0]
+
+    async def _settle(self, now: datetime, limit: int) -> bool:
+        """Bring `level` in step with the changes announced (for the readers
+        that do not derive it); True if there is more to do."""
+        if not self._settling:
+            return False
+        at, ids = self._settling[0]
+        if at + timedelta(seconds=self.SETTLE_AFTER) > now:
+            return False
+        chunk, rest = ids[:limit], ids[limit:]
+        await self.store.settle(at, chunk, self._lease)
+        if rest:
+            self._settling[0] = (at, rest)
+        else:
+            self._settling.pop(0)
+            await self.store.moment_settled(at, now, self._lease)
+        return True
+
     async def fire(self, ids: Sequence[int], now: datetime, *,
                    forced: Set[int] = frozenset()) -> int:
         """C5: reckon each due case at `now`; write its level, due date and next
@@ -289,46 +393,60 @@ class CaseScheduler:
             if looked is None:
                 continue
             a, since = looked
-            if any(e.kind == "deemed_consent" for e in a.events):
+            if a.dropped is not None or any(e.kind == "deemed_consent" for e in a.events):
                 slow.append((rec, a, since))
                 continue
-            writes.append(self._write_of(rec, a, since, now))
-        announced = await self._write(writes)
+            writes.append(self._write_of(rec, a, since))
+        announced = await self._write(writes, now)
         lost: list[int] = []
         for rec, a, since in slow:
-            out = ([announcement(self.hall, rec.level, a, cause="time", event="",
-                                 since=since, now=now)] if a.changed else [])
-            if await self.store.apply(rec, a.after, a.events, out):
-                announced += len(out)
+            w = self._write_of(rec, a, since)
+            out = (Outgoing("mqtt", *m) for m in self._messages([w], now) if a.changed)
+            correction = (announcement(self.hall, a.dropped[1], a, cause="event",
+                                       event="reckoned", since=now, now=now)
+                          if a.dropped is not None and a.after.level != a.dropped[1] else None)
+            if await self.store.apply(rec, a.after, a.events, list(out),
+                                      dropped=a.dropped[0] if a.dropped else None,
+                                      correction=correction):
+                announced += int(a.changed)
             else:
                 lost.append(rec.id)
         for case_id in lost:  # changed meanwhile: read it again on the next round
             self.arm(case_id, notices.ms(now))
         return announced
 
-    def _write_of(self, rec: CaseRecord, a: Assessed, since: datetime,
-                  now: datetime) -> LevelWrite:
-        after = a.after
-        message = (announcement(self.hall, rec.level, a, cause="time", event="", since=since,
-                                now=now) if a.changed else None)
-        return LevelWrite(rec.id, rec.version, after.level, since, after.due_day,
-                          after.due_at, after.provisional, after.next_change, rec.level,
-                          message, tuple((p.id, p.level) for p in after.pauses
-                                         if p.kind.special))
+    def _messages(self, writes: Sequence[LevelWrite], now: datetime) -> list[tuple[str, bytes]]:
+        """The announcements of changes found due at `now`: per moment, one
+        message per window and department, and the manager's tally."""
+        by_moment: dict[datetime, dict[tuple[str, str], list[notices.LevelChange]]] = {}
+        for w in writes:
+            by_moment.setdefault(w.level_at, {}).setdefault((w.window, w.department), []).append(
+                notices.LevelChange(w.case_id, w.number, w.level, w.previous))
+        return [m for at, changes in sorted(by_moment.items())
+                for m in notices.moment(self.hall, at, now, changes)]
 
-    async def _write(self, writes: Sequence[LevelWrite]) -> int:
-        """The guarded batch write; a case changed meanwhile is reckoned again."""
+    def _write_of(self, rec: CaseRecord, a: Assessed, since: datetime, *,
+                  current: tuple[Level, datetime] | None = None) -> LevelWrite:
+        after = a.after
+        return LevelWrite(rec.id, rec.version, after.level, since, after.due_day,
+                          after.due_at, after.provisional, after.next_change,
+                          rec.settled(since).level, a.changed, rec.window, rec.department,
+                          rec.number, tuple((p.id, p.level) for p in after.pauses
+                                            if p.kind.special), current)
+
+    async def _write(self, writes: Sequence[LevelWrite], now: datetime) -> int:
+        """The guarded batch write and its announcement, in one transaction; a
+        case changed meanwhile is reckoned again."""
         if not writes:
             return 0
-        # On the lease's own connection: the API's load does not queue the firing.
-        won = await self.store.fire(writes, self.clock(), self._lease)
+        won = await self.store.fire(writes, now, lambda ws: self._messages(ws, now))
         done = self.clock()
         for w in writes:
             if w.case_id not in won:
                 self.arm(w.case_id, notices.ms(done))
-        announced = [w for w in writes if w.case_id in won and w.message is not None]
+        announced = [w for w in writes if w.case_id in won and w.changed]
         if self.lags is not None:
-            self.lags.extend((done - w.since).total_seconds() for w in announced)
+            self.lags.extend((done - w.level_at).total_seconds() for w in announced)
         return len(announced)
 
     def _look(self, rec: CaseRecord, now: datetime,
@@ -356,3 +474,10 @@ class CaseScheduler:
                 break
             t = following
         return t
+
+
+def _procedures_changed(rec: CaseRecord, a: Assessed) -> bool:
+    """C3a: a special procedure's level changes too (announced on the full path)."""
+    before = {p.id: p.level for p in rec.pauses}
+    return any(p.level != before.get(p.id, Level.GREEN) for p in a.after.pauses
+               if p.kind.special)

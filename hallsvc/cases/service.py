@@ -342,11 +342,21 @@ class CaseService:
             events = [Event(kind, now, actor.window or rec.window, actor.user, detail),
                       *(e for e in settled.events if e.kind == "deemed_consent"),
                       *(e for e in looked.events if e.kind != "deemed_consent")]
-            outgoing = list(out)
+            level = None
             if looked.changed:
-                outgoing.append(announcement(self.hall, rec.level, looked, cause="event",
-                                             event=kind, since=now, now=now))
-            if await self.store.apply(rec, looked.after, events, outgoing):
+                level = announcement(self.hall, rec.settled(now).level, looked, cause="event",
+                                     event=kind, since=now, now=now)
+            # C5: an event undoes a change recorded ahead of its moment; if that
+            # moment was announced already (the event raced it), the window
+            # is told the level again, from the one it was told.
+            dropped = looked.dropped
+            correction = None
+            if dropped is not None and looked.after.level != dropped[1]:
+                correction = announcement(self.hall, dropped[1], looked, cause="event",
+                                          event=kind, since=now, now=now)
+            if await self.store.apply(rec, looked.after, events, out, level=level,
+                                      dropped=dropped[0] if dropped else None,
+                                      correction=correction):
                 return await self.get(case_id)
         raise conflict("case_changed", "the case kept changing meanwhile; try again")
 

@@ -7,7 +7,7 @@ based on a stale read writes nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -28,12 +28,15 @@ from hallsvc.cases.record import (
 _JSON = {"missing", "decision"}
 _SETTABLE = ("state", "materials_complete_at", "missing", "outcome", "decision",
              "finished_at", "on_time", "result_ready_at", "collected_at", "level", "level_at",
-             "due_day", "due_at", "provisional", "next_change")
+             "due_day", "due_at", "provisional", "next_change", "level_next", "level_next_at")
 _COLUMNS = ("id, number, service_code, service_name, department, type, state, window_id, "
             "clerk, ticket_id, applicant, phone, subject, statutory_days, promised_days, joint, "
             "law_extension, accepted_at, materials_complete_at, missing, outcome, decision, "
             "finished_at, on_time, result_ready_at, collected_at, level, level_at, due_day, "
-            "due_at, provisional, next_change, version")
+            "due_at, provisional, next_change, level_next, level_next_at, version")
+# C5: the level in force at $n (migration 006): the later-begun of the two.
+_LEVEL_AT = ("(CASE WHEN level_next_at <= {n} AND level_next_at > level_at THEN level_next "
+             "ELSE level END)")
 
 
 def _value(column: str, v: Any) -> Any:
@@ -50,6 +53,7 @@ def _record(r: Row, pauses: Sequence[Row] = (), extensions: Sequence[Row] = (),
     d["window"] = d.pop("window_id")
     d["type"] = CaseType(d["type"])
     d["level"] = Level(d["level"])
+    d["level_next"] = Level(d["level_next"]) if d["level_next"] else None
     d["missing"] = tuple(json.loads(d["missing"])) if d["missing"] else ()
     d["decision"] = json.loads(d["decision"]) if d["decision"] else None
     return CaseRecord(
@@ -67,53 +71,101 @@ def _record(r: Row, pauses: Sequence[Row] = (), extensions: Sequence[Row] = (),
 
 @dataclass(frozen=True, slots=True)
 class LevelWrite:
-    """The scheduler's write for one case (C5): its new level and due date,
-    its next change, and the announcement when a level changed."""
+    """The scheduler's write for one case (C5): its level from `level_at` on,
+    its due date and next change; `previous` is the level announced before.
+    Written ahead of its moment, `level`/`level_at` go to `level_next`/
+    `level_next_at` and `current` is the level in force until then."""
 
     case_id: int
     version: int
     level: Level
-    since: datetime
+    level_at: datetime
     due_day: date | None
     due_at: datetime | None
     provisional: bool
     next_change: datetime | None
     previous: Level
-    message: Outgoing | None
+    changed: bool
+    window: str
+    department: str
+    number: str
     pause_levels: tuple[tuple[int, Level], ...] = ()
+    current: tuple[Level, datetime] | None = None
 
 
-# C5: the scheduler's batch, in one statement: each case's row guarded by the
-# version it was read at; only the winners get their event and outbox row, so
-# with several processes a change is announced once.
+Announce = Callable[[Sequence[LevelWrite]], list[tuple[str, bytes]]]
+
+# C5: the scheduler's writes at the moment itself (a change found due now, not
+# recorded ahead), in one statement: each case's row guarded by the version it
+# was read at, a tracking-sheet line for each winner whose level changed.
 _FIRE = """
 WITH i AS (
     SELECT * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::date[],
                          $7::timestamptz[], $8::bool[], $9::timestamptz[], $10::text[],
-                         $11::text[], $12::bytea[])
+                         $11::bool[])
         AS i(id, version, level, since, due_day, due_at, provisional, next_change, previous,
-             topic, payload)
+             changed)
 ), c AS (
     UPDATE cases SET level = i.level,
         level_at = CASE WHEN cases.level = i.level THEN cases.level_at ELSE i.since END,
         due_day = i.due_day, due_at = i.due_at, provisional = i.provisional,
         next_change = i.next_change, version = cases.version + 1
     FROM i WHERE cases.id = i.id AND cases.hall_id = $1 AND cases.version = i.version
-    RETURNING cases.id, i.previous, i.level, i.since, i.topic, i.payload
+    RETURNING cases.id, i.previous, i.level, i.since, i.changed
 ), e AS (
     INSERT INTO case_events (case_id, hall_id, kind, at, detail)
     SELECT id, $1, 'level', since,
-           jsonb_build_object('from', previous, 'to', level, 'announced_at', $13::timestamptz)
-    FROM c WHERE payload IS NOT NULL
-), o AS (
-    INSERT INTO outbox (hall_id, channel, topic, payload)
-    SELECT $1, 'mqtt', topic, payload FROM c WHERE payload IS NOT NULL
+           jsonb_build_object('from', previous, 'to', level, 'announced_at', $12::timestamptz)
+    FROM c WHERE changed
 ), p AS (
     UPDATE case_pauses SET level = x.level
-    FROM unnest($14::bigint[], $15::bigint[], $16::text[]) AS x(id, case_id, level)
+    FROM unnest($13::bigint[], $14::bigint[], $15::text[]) AS x(id, case_id, level)
     WHERE case_pauses.id = x.id AND x.case_id IN (SELECT id FROM c)
 )
 SELECT id FROM c
+"""
+
+# C5, ahead of the moment $11: each change recorded "as of" it (level_next from
+# level_next_at), guarded by version, with its tracking-sheet line dated at the
+# moment, and the moment registered to be announced. Nothing is announced yet.
+_AHEAD = """
+WITH i AS (
+    SELECT * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
+                         $7::date[], $8::timestamptz[], $9::bool[], $10::timestamptz[],
+                         $12::text[])
+        AS i(id, version, level, level_at, level_next, due_day, due_at, provisional,
+             next_change, previous)
+), c AS (
+    UPDATE cases SET level = i.level, level_at = i.level_at, level_next = i.level_next,
+        level_next_at = $11, due_day = i.due_day, due_at = i.due_at,
+        provisional = i.provisional, next_change = i.next_change, version = cases.version + 1
+    FROM i WHERE cases.id = i.id AND cases.hall_id = $1 AND cases.version = i.version
+    RETURNING cases.id, i.previous, i.level_next
+), e AS (
+    INSERT INTO case_events (case_id, hall_id, kind, at, detail)
+    SELECT id, $1, 'level', $11, jsonb_build_object('from', previous, 'to', level_next)
+    FROM c
+), m AS (
+    INSERT INTO case_level_moments (hall_id, at) SELECT $1, $11 WHERE EXISTS (SELECT FROM c)
+    ON CONFLICT DO NOTHING
+)
+SELECT id FROM c
+"""
+
+# C5, at the moment: announced once (only while not yet announced, and only
+# with the dropped cases the announcer left out: an event that undid a change
+# meanwhile makes the announcer look again).
+_ANNOUNCE = """
+WITH m AS (
+    UPDATE case_level_moments SET announced_at = $3
+    WHERE hall_id = $1 AND at = $2 AND announced_at IS NULL AND cardinality(dropped) = $4
+    RETURNING 1
+), o AS (
+    INSERT INTO outbox (hall_id, channel, topic, payload)
+    SELECT $1, 'mqtt', t, p FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS x(t, p, n)
+    WHERE EXISTS (SELECT FROM m) ORDER BY n
+)
+SELECT count(*) FROM m
 """
 
 
@@ -149,27 +201,32 @@ class CaseStore:
             children.append(by_case)
         return [_record(r, *(c.get(r["id"], []) for c in children)) for r in rows]
 
-    async def events(self, case_id: int) -> list[Row]:
+    async def events(self, case_id: int, until: datetime | None = None) -> list[Row]:
+        """The tracking sheet (C7); `until`: as of then (a level change recorded
+        ahead of its moment is dated at it, C5)."""
         return await self.sql.fetch(
             "SELECT kind, at, window_id, actor, detail FROM case_events WHERE case_id = $1 "
-            "ORDER BY id", case_id)
+            "AND ($2::timestamptz IS NULL OR at <= $2) ORDER BY id", case_id, until)
 
     async def listing(self, *, window: str | None, level: str | None, state: str,
                    department: str | None, due_before: datetime | None, offset: int,
-                   limit: int) -> list[CaseRecord]:
-        """Cases by window, level, department and due date (the recorded level,
-        kept in step by the scheduler): 急办件 first (C1: first, fastest), then
-        the soonest due, then by id."""
+                   limit: int, now: datetime | None = None) -> list[CaseRecord]:
+        """Cases by window, level, department and due date: 急办件 first (C1:
+        first, fastest), then the soonest due, then by id. `now`: the level in
+        force then (C5: changes are recorded ahead of their moment); without
+        it, the level brought in step by the scheduler (seconds late at most)."""
+        expr = "level" if now is None else _LEVEL_AT.format(n="$9")
         states = {"open": ["waiting_materials", "open", "suspended"], "finished": ["finished"],
                   "all": ["waiting_materials", "open", "suspended", "finished"]}[state]
         rows = await self.sql.fetch(
             f"SELECT {_COLUMNS} FROM cases WHERE hall_id = $1 AND state = ANY($2::text[]) "
-            "AND ($3::text IS NULL OR window_id = $3) AND ($4::text IS NULL OR level = $4) "
+            f"AND ($3::text IS NULL OR window_id = $3) AND ($4::text IS NULL OR {expr} = $4) "
             "AND ($5::text IS NULL OR department = $5) "
             "AND ($6::timestamptz IS NULL OR due_at < $6) "
             "ORDER BY type <> 'urgent', due_at NULLS LAST, id OFFSET $7 LIMIT $8",
-            self.hall, states, window, level, department, due_before, offset, limit)
-        return [_record(r) for r in rows]
+            self.hall, states, window, level, department, due_before, offset, limit,
+            *(() if now is None else (now,)))
+        return [_record(r) if now is None else _record(r).settled(now) for r in rows]
 
     async def armed(self, after: int, limit: int) -> tuple[list[int], list[int]]:
         """C5, for the scheduler's rebuild: (ids, next change in epoch ms rounded
@@ -231,10 +288,18 @@ class CaseStore:
         return case_id
 
     async def apply(self, before: CaseRecord, after: CaseRecord, events: Sequence[Event],
-                    outgoing: Sequence[Outgoing] = ()) -> bool:
+                    outgoing: Sequence[Outgoing] = (), *, level: Outgoing | None = None,
+                    dropped: datetime | None = None,
+                    correction: Outgoing | None = None) -> bool:
         """Write what changed from `before` to `after`: the case's columns, new
         rows (id 0), ended pauses and steps, pause levels; with the events and
-        outbox rows. False (nothing written) when the case changed meanwhile."""
+        outbox rows (`level`: the level message, if any). False (nothing
+        written) when the case changed meanwhile.
+
+        `dropped`: the moment of a change recorded ahead that this write undoes
+        (C5): its tracking-sheet line goes, the moment's announcer leaves the
+        case out; if the moment was announced already, `correction` is sent
+        instead of `level` (what the window was told is put right)."""
         sets = [c for c in _SETTABLE if getattr(before, c) != getattr(after, c)]
         assign = "".join(f", {c} = ${i + 3}{'::jsonb' if c in _JSON else ''}"
                          for i, c in enumerate(sets))
@@ -261,28 +326,115 @@ class CaseStore:
                     await tx.execute("UPDATE case_steps SET end_at = $2, outcome = $3, "
                                      "deemed = $4, actor = $5 WHERE id = $1",
                                      s.id, s.end, s.outcome, s.deemed, s.actor)
-            await self._log(tx, before.id, events, outgoing)
+            told = level
+            if dropped is not None:
+                announced = await tx.fetchrow(
+                    "UPDATE case_level_moments SET dropped = array_append(dropped, $3) "
+                    "WHERE hall_id = $1 AND at = $2 RETURNING announced_at", self.hall, dropped,
+                    before.id)
+                await tx.execute("DELETE FROM case_events WHERE case_id = $1 AND kind = 'level' "
+                                 "AND at = $2", before.id, dropped)
+                if announced is not None and announced["announced_at"] is not None:
+                    told = correction
+            await self._log(tx, before.id, events, [*outgoing, *([told] if told else [])])
         return True
 
     async def fire(self, writes: Sequence[LevelWrite], now: datetime,
-                   via: Statements | None = None) -> set[int]:
-        """C5: the scheduler's batch in one statement; returns the case ids
-        whose write won (the others changed meanwhile: look again)."""
+                   announce: Announce) -> set[int]:
+        """C5: the scheduler's batch found due at `now`, in one transaction:
+        the guarded writes, then the announcement of the winners' changes
+        (`announce` makes the messages). Returns the winners' case ids (the
+        others changed meanwhile: look again)."""
         if not writes:
             return set()
-        cols: list[list[Any]] = [[] for _ in range(11)]
+        cols: list[list[Any]] = [[] for _ in range(10)]
         for w in writes:
-            m = w.message
             for col, v in zip(cols, (
-                    w.case_id, w.version, w.level.value, w.since, w.due_day, w.due_at,
-                    w.provisional, w.next_change, w.previous.value,
-                    m.topic if m else None, m.payload if m else None), strict=True):
+                    w.case_id, w.version, w.level.value, w.level_at, w.due_day, w.due_at,
+                    w.provisional, w.next_change, w.previous.value, w.changed), strict=True):
                 col.append(v)
         pauses = [(pid, w.case_id, lv.value) for w in writes for pid, lv in w.pause_levels]
+        async with self.sql.transaction() as tx:
+            rows = await tx.fetch(_FIRE, self.hall, *cols, now, [p[0] for p in pauses],
+                                  [p[1] for p in pauses], [p[2] for p in pauses])
+            won = {int(r["id"]) for r in rows}
+            out = announce([w for w in writes if w.case_id in won and w.changed])
+            if out:
+                await tx.execute(
+                    "INSERT INTO outbox (hall_id, channel, topic, payload) SELECT $1, 'mqtt', "
+                    "t, p FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS x(t, p, n) "
+                    "ORDER BY n", self.hall, [t for t, _ in out], [p for _, p in out])
+        return won
+
+    async def ahead(self, writes: Sequence[LevelWrite], at: datetime,
+                    via: Statements | None = None) -> set[int]:
+        """C5: record the changes of the moment `at` ahead of it (see _AHEAD);
+        returns the winners' case ids."""
+        if not writes:
+            return set()
+        cols: list[list[Any]] = [[] for _ in range(10)]
+        for w in writes:
+            assert w.current is not None
+            for col, v in zip(cols, (
+                    w.case_id, w.version, w.current[0].value, w.current[1], w.level.value,
+                    w.due_day, w.due_at, w.provisional, w.next_change, w.previous.value),
+                    strict=True):
+                col.append(v)
         rows = await (self.sql if via is None else via).fetch(
-            _FIRE, self.hall, *cols, now, [p[0] for p in pauses], [p[1] for p in pauses],
-            [p[2] for p in pauses])
+            _AHEAD, self.hall, *cols[:9], at, cols[9])
         return {int(r["id"]) for r in rows}
+
+    async def announce(self, at: datetime, now: datetime,
+                       build: Callable[[set[int]], list[tuple[str, bytes]]],
+                       via: Statements | None = None) -> bool | None:
+        """C5: announce the moment `at` once: `build(dropped ids)` makes the
+        messages. True: announced now; False: it already was; None: no such
+        moment was recorded."""
+        sql: Records | Statements = self.sql if via is None else via
+        for _ in range(20):
+            m = await sql.fetchrow("SELECT announced_at, dropped FROM case_level_moments "
+                                   "WHERE hall_id = $1 AND at = $2", self.hall, at)
+            if m is None:
+                return None
+            if m["announced_at"] is not None:
+                return False
+            dropped = list(m["dropped"])
+            out = build(set(dropped))
+            if await sql.fetchval(_ANNOUNCE, self.hall, at, now, len(dropped),
+                                  [t for t, _ in out], [p for _, p in out]):
+                return True
+        raise RuntimeError(f"the moment {at.isoformat()} kept changing while announced")
+
+    async def settle(self, at: datetime, ids: Sequence[int],
+                     via: Statements | None = None) -> None:
+        """C5: bring `level` in step with a change in force since `at`, for
+        the readers that do not derive it (no version: it changes no fact)."""
+        await (self.sql if via is None else via).fetchval(
+            "UPDATE cases SET level = level_next, level_at = level_next_at WHERE hall_id = $1 "
+            "AND id = ANY($2::bigint[]) AND level_next_at = $3 AND level_next_at > level_at",
+            self.hall, list(ids), at)
+
+    async def moment_settled(self, at: datetime, now: datetime,
+                             via: Statements | None = None) -> None:
+        await (self.sql if via is None else via).fetchval(
+            "UPDATE case_level_moments SET settled_at = $3 WHERE hall_id = $1 AND at = $2",
+            self.hall, at, now)
+
+    async def open_moments(self) -> list[tuple[datetime, bool]]:
+        """C5: the moments with changes recorded ahead not yet settled: (at,
+        announced), for the scheduler's rebuild."""
+        rows = await self.sql.fetch(
+            "SELECT at, announced_at IS NOT NULL AS announced FROM case_level_moments "
+            "WHERE hall_id = $1 AND settled_at IS NULL ORDER BY at", self.hall)
+        return [(r["at"], bool(r["announced"])) for r in rows]
+
+    async def moment_cases(self, moments: Sequence[datetime]) -> list[Row]:
+        """C5: the cases whose change at one of `moments` is recorded ahead (a
+        scan: only at a rebuild that finds such moments open)."""
+        return await self.sql.fetch(
+            "SELECT id, number, window_id, department, level, level_at, level_next, "
+            "level_next_at FROM cases WHERE hall_id = $1 "
+            "AND level_next_at = ANY($2::timestamptz[]) ORDER BY id", self.hall, list(moments))
 
     async def _children(self, tx: Statements, case_id: int, pauses: Iterable[PauseRow],
                         extensions: Iterable[ExtensionRow], steps: Iterable[StepRow]) -> None:

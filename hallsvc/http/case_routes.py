@@ -47,7 +47,7 @@ def _case(call: Call) -> int:
 async def _view(hall: Hall, rec: CaseRecord, call: Call) -> cs.CaseView:
     svc = _cases(hall)
     looked = svc.look(rec, call.now)
-    return view(rec, looked, await svc.store.events(rec.id))
+    return view(rec, looked, await svc.store.events(rec.id, until=call.now))
 
 
 def view(rec: CaseRecord, looked: Assessed,
@@ -144,7 +144,8 @@ async def list_cases(hall: Hall, call: Call) -> cs.CaseList:
         before = datetime.combine(q.due_before, time(0), hall.cfg.zone)
     found = await svc.store.listing(
         window=q.window, level=q.level.value if q.level else None, state=q.state,
-        department=q.department, due_before=before, offset=q.offset, limit=q.limit)
+        department=q.department, due_before=before, offset=q.offset, limit=q.limit,
+        now=call.now)
     return cs.CaseList(cases=[summary(r) for r in found],
                        next_offset=q.offset + q.limit if len(found) == q.limit else None)
 
@@ -164,7 +165,8 @@ async def case_document(hall: Hall, call: Call) -> web.Response:
     rec = await svc.get(_case(call))
     page = Documents(hall.cfg, svc.wt).render(call.path["document"], rec,
                                                svc.look(rec, call.now),
-                                               await svc.store.events(rec.id), call.now)
+                                               await svc.store.events(rec.id, until=call.now),
+                                               call.now)
     return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
