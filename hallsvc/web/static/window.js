@@ -145,8 +145,8 @@ async function onLogin(ev) {
   $("login-password").value = "";
   sessionStorage.setItem(W.windowKey, win);
   localStorage.setItem(W.lastWindowKey, win);
+  say(`已登录${windowName(win)}`, "ok");  // first: a key pressed meanwhile has the last word
   await showDesk();
-  say(`已登录${windowName(win)}`, "ok");
 }
 
 async function onLogout() {
