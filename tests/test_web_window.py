@@ -186,3 +186,56 @@ async def test_the_window_fits_720p_and_a_1080p_screen(hall: HallUnderTest, page
         "() => document.querySelector('#result').getBoundingClientRect().bottom")
     assert bottom <= 1080  # the verbs and their result are on screen without scrolling
     await screenshot(page, "window-1080p")
+
+
+# -- the queue ahead, as a table (pure) --------------------------------------------------
+
+def _waiting(number: str, service: str, order: int, priority: str = "normal",
+             window: str | None = None) -> Any:
+    from hallsvc.queue.model import Priority, TicketNumber, WaitingTicket
+
+    return WaitingTicket(order, TicketNumber.parse(number), service, Priority(priority),
+                         1_773_018_000_000, order, window)
+
+
+def test_the_queue_ahead_per_window() -> None:
+    from datetime import UTC, datetime
+
+    from hallsvc.adapters.redis import Snapshot, WindowHot
+    from hallsvc.config import parse_hall
+    from hallsvc.http.window_client_routes import queue_ahead
+    from hallsvc.queue.load import window_views
+    from hallsvc.queue.model import WindowState
+
+    cfg = parse_hall(hall_raw("tpure"), source="test")
+    views = window_views(cfg)
+    now = datetime(2026, 3, 9, 1, 10, tzinfo=UTC)  # ten minutes after the tickets
+    a = [_waiting(f"A{i:03d}", "A01", i) for i in range(1, 12)]
+    urgent = _waiting("A012", "A01", 12, "urgent")
+    moved = _waiting("B002", "B01", 2, window="W09")
+    snap = Snapshot(WindowHot(WindowState.OPEN, "clerk1", None),
+                    (*a[:5], urgent, moved, _waiting("E001", "E01", 1)),
+                    {"wq:W09": 1, "q:A01:normal": 11, "q:A01:urgent": 1, "q:E01:normal": 1})
+    cases = [
+        # window, its rows (service, overflow, swamped, waiting, first in line), may take
+        ("W01", [("A01", False, True, 12, ["A012", "A001", "A002", "A003", "A004"]),
+                 ("A02", False, False, 0, [])], 12),
+        ("W03", [("B01", False, False, 0, [])], 0),
+        # the proxy window: its own first; a swamped queue it may help with (Q9)
+        ("W09", [("E01", False, False, 1, ["E001"]),
+                 ("A01", True, True, 12, ["A012", "A001", "A002", "A003", "A004"])], 14),
+    ]
+    for window, rows, total in cases:
+        transfers, queues, may_take = queue_ahead(cfg, views[window], snap, now, k=5)
+        got = [(q.service, q.overflow, q.swamped, q.waiting, [t.number for t in q.next])
+               for q in queues]
+        assert (got, may_take) == (rows, total), window
+        assert [t.number for t in transfers] == (["B002"] if window == "W09" else [])
+    quiet = Snapshot(snap.window, (_waiting("A001", "A01", 1),), {"q:A01:normal": 1})
+    _, queues, may_take = queue_ahead(cfg, views["W09"], quiet, now)
+    # An overflow queue that waits but is not swamped is shown, and not counted
+    # as this window's (Q9); an empty one (A02, B01) is not shown at all.
+    assert [(q.service, q.swamped) for q in queues] == [("E01", False), ("A01", False)]
+    assert may_take == 0 and queues[0].next == []
+    _, queues, _ = queue_ahead(cfg, views["W01"], quiet, now)
+    assert queues[0].next[0].waited_minutes == 10
