@@ -241,9 +241,10 @@ def temperature(cfg: HallConfig, registry: Registry, latest: Mapping[str, Row],
 
 
 def attendance_exceptions(found: reports.AttendanceDay) -> list[d.AttendanceException]:
-    """H4: today's findings so far, every clerk, in time order."""
+    """H4: today's findings so far, every clerk, in time order. Whole minutes:
+    a finding still growing changes the view once a minute, not every read."""
     out = [d.AttendanceException(staff=staff, kind=f.kind.value, session=f.session,
-                                 start=f.start, minutes=round(f.minutes, 1))
+                                 start=f.start, minutes=float(round(f.minutes)))
            for staff, findings in found.findings.items() for f in findings
            if f.kind is not Kind.MISSED_CLOCK_OUT or not found.in_progress]
     return sorted(out, key=lambda e: (e.start, e.staff))
