@@ -132,3 +132,29 @@ def test_a_long_legend_wraps_and_the_plot_makes_room_for_it() -> None:
     assert max(xs) < 640
     tallest = max(valued(root, "rect"), key=lambda b: float(b.get("height", "")))
     assert float(tallest.get("y", "")) > max(rows) + 12  # below the legend
+
+
+def test_a_reference_line_is_dashed_and_has_no_points() -> None:
+    root = parse(plots.line_chart("平均等候时间", ["09:00", "10:00"],
+                                  [plots.Series("企业设立登记", [12, 30]),
+                                   plots.Series("目标 15 分钟", [15, 15], dashed=True)]))
+    lines = {p.get("data-series"): p for p in root.iter(f"{NS}polyline")}
+    assert lines["目标 15 分钟"].get("stroke-dasharray") and \
+        not lines["企业设立登记"].get("stroke-dasharray")
+    assert {d.get("data-series") for d in valued(root, "circle")} == {"企业设立登记"}
+
+
+@pytest.mark.parametrize(("high", "ticks"), [
+    (1, [0, 1]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]), (12, [0, 5, 10, 15]),
+])
+def test_counts_have_whole_ticks(high: int, ticks: list[int]) -> None:
+    assert plots.nice_ticks(high, integers=True) == ticks
+
+
+def test_a_lone_bar_is_a_bar_not_a_wall_and_stays_centred() -> None:
+    root = parse(plots.bar_chart("各窗口按时办结率", ["1号窗口"], [1.0], y_max=1.0))
+    (bar,) = valued(root, "rect")
+    width, x = float(bar.get("width", "")), float(bar.get("x", ""))
+    frame = plots.Frame()
+    assert width <= 56
+    assert x + width / 2 == pytest.approx(frame.left + frame.plot_w / 2)

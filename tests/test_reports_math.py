@@ -52,6 +52,7 @@ def test_a_period_refused(first: date | None, last: date | None, code: str) -> N
     ([12], 12.0, 12.0),
     ([12, 15, 20], 15.7, 20.0),
     ([0, 12, 15, 20], 11.8, 20.0),
+    ([12, 15, 20, 30], 19.3, 30.0),  # 19.25: a half rounds up, as people round
     (list(range(1, 21)), 10.5, 19.0),  # 95% of 20 is the 19th
     (list(range(1, 101)), 50.5, 95.0),
     ([5] * 99 + [120], 6.2, 5.0),  # one long wait does not make the p95

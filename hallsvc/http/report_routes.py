@@ -144,7 +144,7 @@ async def arrivals_svg(hall: Hall, call: Call) -> web.Response:
     svg = plots.grouped_bars(
         "每小时到达人数", _hour_labels(r),
         [plots.Series(s.name, [h.arrivals for h in s.hourly]) for s in r.services],
-        y_label="人数", x_label="取号时段")
+        y_label="人数", x_label="取号时段", integers=True)
     return _file(hall, p, "arrivals", svg, _SVG)
 
 
@@ -156,7 +156,8 @@ async def waits_svg(hall: Hall, call: Call) -> web.Response:
     series = [plots.Series(s.name, [h.mean_wait_minutes for h in s.hourly]) for s in r.services]
     if series:  # Q9: the local target, for comparison
         series.append(plots.Series(f"目标 {r.target_wait_minutes} 分钟",
-                                   [r.target_wait_minutes] * len(r.hours), color="#9aa5b1"))
+                                   [r.target_wait_minutes] * len(r.hours), color="#c62828",
+                                   dashed=True))
     svg = plots.line_chart("平均等候时间", _hour_labels(r), series, y_label="分钟",
                            x_label="取号时段")
     return _file(hall, p, "waits", svg, _SVG)
@@ -212,7 +213,8 @@ async def ratings_svg(hall: Hall, call: Call) -> web.Response:
     series = [plots.Series(label, [x.by_level[i] for x in rows], _LEVEL_COLORS[i])
               for i, label in enumerate(r.levels)][::-1]  # 非常满意 first
     svg = plots.grouped_bars("各窗口评价" if by == "window" else "各工作人员评价",
-                             [x.name for x in rows], series, y_label="评价次数")
+                             [x.name for x in rows], series, y_label="评价次数",
+                             integers=True)
     return _file(hall, p, f"ratings-{by}", svg, _SVG)
 
 

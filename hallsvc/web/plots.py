@@ -32,6 +32,7 @@ class Series:
     name: str
     values: Sequence[Number]
     color: str | None = None
+    dashed: bool = False  # a reference line (a target): dashed, without points
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ def text(s: object) -> str:
     return escape(str(s), {'"': "&quot;"})
 
 
-def nice_ticks(high: float, count: int = 5) -> list[float]:
+def nice_ticks(high: float, count: int = 5, *, integers: bool = False) -> list[float]:
     """0 … a round top at or above `high`, in round steps (1, 2, 2.5, 5 × 10ⁿ).
     A float's last bit of noise above a round value (0.1 + 0.2) does not
     cost a whole extra step; the bars are drawn to the top at most."""
@@ -72,6 +73,10 @@ def nice_ticks(high: float, count: int = 5) -> list[float]:
     raw = high / count
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw - 1e-12)
+    if integers and step < 1:
+        step = 1  # counts: whole steps
+    elif integers and step == 2.5:
+        step = 5
     n = math.ceil(high / step - 1e-9)
     return [round(i * step, 10) for i in range(n + 1)]
 
@@ -95,11 +100,13 @@ class _Axes:
         return f.base - (min(max(0.0, v), self.top_value) / self.top_value) * f.plot_h
 
 
-def _axes(series: Sequence[Series], frame: Frame, y_max: float | None) -> _Axes:
+def _axes(series: Sequence[Series], frame: Frame, y_max: float | None,
+          integers: bool = False) -> _Axes:
     values = [float(v) for s in series for v in s.values if v is not None]
     # A fixed scale (a share, a rating, points) when given; values beyond it
     # are drawn at its top.
-    ticks = nice_ticks(y_max if y_max is not None else max(values, default=0.0))
+    ticks = nice_ticks(y_max if y_max is not None else max(values, default=0.0),
+                       integers=integers)
     top = ticks[-1]
     return _Axes(frame, top, ticks)
 
@@ -204,20 +211,23 @@ def _has_data(series: Sequence[Series]) -> bool:
 
 def grouped_bars(title: str, categories: Sequence[str], series: Sequence[Series], *,
                  y_label: str = "", x_label: str = "", y_max: float | None = None,
-                 fmt: Callable[[float], str] = plain, frame: Frame = Frame()) -> str:
-    """Bars side by side per category, one colour per series."""
+                 fmt: Callable[[float], str] = plain, integers: bool = False,
+                 frame: Frame = Frame()) -> str:
+    """Bars side by side per category, one colour per series; `integers`
+    for counts (whole-number ticks)."""
     frame = _fit(series, frame)
-    ax = _axes(series, frame, y_max)
+    ax = _axes(series, frame, y_max, integers)
     out = _open(title, frame) + _legend(series, frame) + _grid(ax, fmt, y_label)
     n, k = max(1, len(categories)), max(1, len(series))
     group = frame.plot_w / n
-    bar = group * 0.8 / k
+    bar = min(group * 0.8 / k, 56.0)  # a lone category gets a bar, not a wall
+    pad = (group - bar * k) / 2
     out.append('<g class="bars">')
     for j, s in enumerate(series):
         for i, v in enumerate(s.values[: len(categories)]):
             if v is None:
                 continue
-            x = frame.left + group * i + group * 0.1 + bar * j
+            x = frame.left + group * i + pad + bar * j
             y = ax.y(float(v))
             out.append(f'<rect x="{x:.2f}" y="{y:.2f}" width="{bar:.2f}" '
                        f'height="{frame.base - y:.2f}" fill="{_color(s, j)}" '
@@ -235,10 +245,11 @@ def grouped_bars(title: str, categories: Sequence[str], series: Sequence[Series]
 def bar_chart(title: str, categories: Sequence[str], values: Sequence[Number], *,
               name: str = "", y_label: str = "", x_label: str = "",
               y_max: float | None = None, fmt: Callable[[float], str] = plain,
-              frame: Frame = Frame()) -> str:
+              integers: bool = False, frame: Frame = Frame()) -> str:
     """One bar per category."""
     return grouped_bars(title, categories, [Series(name or y_label or title, values)],
-                        y_label=y_label, x_label=x_label, y_max=y_max, fmt=fmt, frame=frame)
+                        y_label=y_label, x_label=x_label, y_max=y_max, fmt=fmt,
+                        integers=integers, frame=frame)
 
 
 def line_chart(title: str, categories: Sequence[str], series: Sequence[Series], *,
@@ -260,6 +271,8 @@ def line_chart(title: str, categories: Sequence[str], series: Sequence[Series], 
                 continue
             x, y = frame.left + group * (i + 0.5), ax.y(float(v))
             runs[-1].append((x, y))
+            if s.dashed:
+                continue
             dots.append(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="3.5" fill="{color}" '
                         f'data-series="{text(s.name)}" data-category="{text(categories[i])}" '
                         f'data-value="{v}"><title>{text(categories[i])} · {text(s.name)}: '
@@ -267,8 +280,9 @@ def line_chart(title: str, categories: Sequence[str], series: Sequence[Series], 
         for run in runs:
             if len(run) > 1:
                 pts = " ".join(f"{x:.2f},{y:.2f}" for x, y in run)
+                dash = ' stroke-dasharray="6 4"' if s.dashed else ""
                 out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
-                           'stroke-width="2"/>')
+                           f'stroke-width="2"{dash} data-series="{text(s.name)}"/>')
         out += dots
     out.append("</g>")
     out += _categories(categories, frame, x_label)

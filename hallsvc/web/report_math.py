@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from hallsvc.config import HallConfig
@@ -88,12 +89,19 @@ def nearest_rank(sorted_values: Sequence[int], q: float) -> int:
     return sorted_values[k - 1]
 
 
+def minutes(seconds: int, count: int = 1) -> float:
+    """seconds / count in minutes to a tenth, halves rounded up as people
+    round them (19.25 → 19.3), exactly: no float drift on the way."""
+    m = Decimal(seconds) / (Decimal(count) * 60)
+    return float(m.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 def wait_stats(arrivals: int, waits_seconds: Iterable[int]) -> WaitStats:
     waits = sorted(waits_seconds)
     if not waits:
         return WaitStats(arrivals, 0, None, None)
-    return WaitStats(arrivals, len(waits), round(sum(waits) / len(waits) / 60, 1),
-                     round(nearest_rank(waits, 0.95) / 60, 1))
+    return WaitStats(arrivals, len(waits), minutes(sum(waits), len(waits)),
+                     minutes(nearest_rank(waits, 0.95)))
 
 
 @dataclass(frozen=True, slots=True)
