@@ -146,6 +146,7 @@ async def test_the_print_stylesheet_prints_the_ticket_only(
     }""")
     assert shown == [], f"printed besides the ticket: {shown}"
     await expect(page.locator("#print")).to_be_hidden()
+    await screenshot(page, "kiosk-print")
     await expect(page.locator("#slip-number")).to_be_visible()
     width = await page.evaluate("document.querySelector('#ticket .slip').offsetWidth")
     assert abs(width - 80 / 25.4 * 96) < 1  # 80 mm
