@@ -149,3 +149,30 @@ async def test_the_feed_pushes_changes_to_every_listener(hall: HallUnderTest) ->
             await asyncio.gather(*readers, return_exceptions=True)
             r1.close()
             r2.close()
+
+
+async def test_a_call_made_at_another_process_shows_on_this_ones_feed(
+        make_hall: Callable[..., Any]) -> None:
+    """Two hallsvc servers on one PostgreSQL and Redis (as behind a load
+    balancer): the dashboard on one sees what a clerk did on the other."""
+    async with make_hall() as here, make_hall(clock=here.clock) as there:
+        manager = await here.client.login("manager")
+        seen: list[dict[str, Any]] = []
+        async with aiohttp.ClientSession() as s:
+            r = await s.get(here.client.base + "/api/v1/dashboard/feed",
+                            headers={"Authorization": f"Bearer {manager}"})
+            reader = asyncio.create_task(_read_events(r, seen))
+            try:
+                await _until(lambda: bool(seen), 2.0)
+                await there.client.issue("B01")
+                clerk = await there.client.login("clerk3", "W03")
+                status, called = await there.client.press(clerk, "W03", "call-next")
+                assert status == 200, called
+                await _until(lambda: any(
+                    w["id"] == "W03" and w["ticket"] == called["ticket"]["number"]
+                    for w in seen[-1]["windows"]), 1.0)
+                assert seen[-1]["totals"]["issued"] == 1
+            finally:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                r.close()
