@@ -96,6 +96,10 @@ class PolicyParams:
     help_after_s: int = 300
     help_handicap_s: int = 600  # Q9: a helped queue ranks this much below the window's own
     default_service_s: int = 600  # mean service time before any has been measured
+    # Q3: weight of the queue's drain time (waiting × mean service time over
+    # the open windows serving it, this one included): a long line, or one
+    # few windows serve, is taken from before its tail waits long (p95).
+    backlog_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.max_wait_s <= 0 or self.swamped_threshold < 0 or self.default_service_s <= 0:
@@ -105,8 +109,10 @@ class PolicyParams:
             if getattr(self, f"{name}_weight") < 1 or getattr(self, f"{name}_head_start_s") < 0:
                 raise ValueError(f"{name}: weight must be >= 1 and head start >= 0 (Q4: a "
                                  "priority ticket never ranks below a normal one)")
-        if min(self.lookahead_weight, self.help_handicap_s, self.help_after_s) < 0:
-            raise ValueError("lookahead_weight, help_after_s and help_handicap_s must be >= 0")
+        if min(self.lookahead_weight, self.backlog_weight, self.help_handicap_s,
+               self.help_after_s) < 0:
+            raise ValueError("lookahead_weight, backlog_weight, help_after_s and "
+                             "help_handicap_s must be >= 0")
 
     def weight(self, priority: Priority) -> float:
         return {Priority.URGENT: self.urgent_weight, Priority.SPECIAL: self.special_weight,
@@ -279,7 +285,16 @@ def urgency(head: WaitingTicket, load: ServiceLoad, others: int, overflow: bool,
     """The score of a service's head at a window (docs/queue-policy.md)."""
     return (class_score(head, now_ms, params)
             + params.lookahead_weight * left_ms(load, others, params)
+            # Q9: a helped queue's backlog is its own windows' to work off;
+            # the proxy window's own rare services come first (Q2).
+            + (0.0 if overflow else params.backlog_weight * drain_ms(load, others, params))
             - (params.help_handicap_s * 1000 if overflow else 0))
+
+
+def drain_ms(load: ServiceLoad, others: int, params: PolicyParams) -> float:
+    """Q3: how long the service's open windows (`others` and this one) take
+    to work off its whole queue: the projected wait of its last in line."""
+    return load.waiting * mean_service_ms(load, params) / (others + 1)
 
 
 def left_ms(load: ServiceLoad, others: int, params: PolicyParams) -> float:
