@@ -4,6 +4,7 @@ view's parts out; time is an argument. Tables, and hypothesis for the chart."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -116,7 +117,7 @@ def test_the_waiting_series_sums_every_change_up_to_each_point(
     opens = at(0)
     changes = [(at(m), n) for m, n in raw]
     points = dash.waiting_series(changes, opens, at(now_minute))
-    assert all(b.at - a.at == timedelta(minutes=10) for a, b in zip(points, points[1:]))
+    assert all(b.at - a.at == timedelta(minutes=10) for a, b in pairwise(points))
     assert all(p.at < at(now_minute) for p in points)
     for p in points:
         assert p.waiting == max(0, sum(n for t, n in changes if t <= p.at))
