@@ -110,6 +110,24 @@ redis.call('HSET', KEYS[2], 'current', head[1])
 return head[1]
 """
 
+# KEYS: ready, svc_ms, the queues (services × classes), the window hashes.
+# ARGV: how many queues. One script, one reply: a pipeline of 250 commands
+# cost the server more CPU than the tickets it was read for.
+# Returns {length of each queue…, {service, ms, …}, {state, serving (0/1)} per window}.
+_LOAD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local nq = tonumber(ARGV[1])
+local out = {}
+for i = 3, 2 + nq do out[#out + 1] = redis.call('ZCARD', KEYS[i]) end
+out[#out + 1] = redis.call('HGETALL', KEYS[2])
+for i = 3 + nq, #KEYS do
+  local w = redis.call('HMGET', KEYS[i], 'state', 'current')
+  out[#out + 1] = w[1] or ''
+  out[#out + 1] = (w[2] and w[2] ~= '') and 1 or 0
+end
+return out
+"""
+
 # KEYS: svc_ms.  ARGV: service, this service's time (ms), weight of the new one.
 _SERVICE_TIME = """
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
@@ -221,6 +239,7 @@ class HotState:
         self._number = client.register_script(_NUMBER)
         self._raise = client.register_script(_RAISE)
         self._service_time = client.register_script(_SERVICE_TIME)
+        self._load = client.register_script(_LOAD)
 
     @classmethod
     async def connect(cls, url: str, hall: str) -> HotState:
@@ -350,29 +369,24 @@ class HotState:
         class, the service-time averages, and each window's state and whether
         it is serving someone."""
         services, windows = list(services), list(windows)
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.exists(self._p + "ready")
-                for s in services:
-                    for c in Priority:
-                        pipe.zcard(self._class_queue(s, c))
-                pipe.hgetall(self._p + "svc_ms")
-                for w in windows:
-                    pipe.hmget(self._window(w), "state", "current")
-                res = await pipe.execute()
-        except (RedisError, OSError) as e:
-            raise Unavailable("redis", f"Redis: {e}") from e
-        if not res[0]:
+        queues = [self._class_queue(s, c) for s in services for c in Priority]
+        res = await self._run(self._load, [self._p + "ready", self._p + "svc_ms", *queues,
+                                           *(self._window(w) for w in windows)],
+                              [len(queues)])
+        if res == -1:
             raise NoHotState
+        assert isinstance(res, list)
         n = len(Priority)
-        waiting = {s: {c: int(res[1 + i * n + j]) for j, c in enumerate(Priority)}
+        waiting = {s: {c: int(res[i * n + j]) for j, c in enumerate(Priority)}
                    for i, s in enumerate(services)}
-        at = 1 + len(services) * n
-        service_ms = {_text(k): int(v) for k, v in res[at].items()}
+        flat = res[len(queues)]
+        service_ms = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        rest = res[len(queues) + 1:]
         states: dict[str, tuple[WindowState, bool]] = {}
-        for w, (state, current) in zip(windows, res[at + 1:], strict=True):
-            states[w] = (WindowState(_text(state)) if state else WindowState.CLOSED,
-                         bool(current))
+        for k, w in enumerate(windows):
+            state = _text(rest[2 * k])
+            states[w] = (WindowState(state) if state else WindowState.CLOSED,
+                         bool(rest[2 * k + 1]))
         return HallHot(waiting, service_ms, states)
 
     async def record_service_time(self, service: str, ms: int, weight: float) -> int:

@@ -114,6 +114,8 @@ class QueueService:
         self.views = window_views(cfg)
         self.params = policy_params(cfg)
         self._live: _Live | None = None  # see _hall
+        self._reading: asyncio.Future[_Live] | None = None  # the one reading under way
+        self._generation = 0  # counts _forget_hall: a reading begun before is stale
 
     # -- hot state ---------------------------------------------------------
 
@@ -241,14 +243,51 @@ class QueueService:
         """The hall's live figures, read at most once a `max_age` per process:
         they steer the ranking (Q3, Q9) and the estimate (Q1), never who may
         take a ticket (the claim decides that). Window changes made here
-        drop the copy at once; other processes' are seen within `max_age`."""
+        drop the copy at once; other processes' are seen within `max_age`.
+
+        One reading at a time: when the copy grows old, the request that
+        notices starts a reading and every request answers from the old copy
+        meanwhile (before, each of 64 concurrent kiosks started its own, and
+        the readings cost more than the tickets). Only with no copy at all
+        (at start, after a window change here) do requests wait for it."""
+        live = self._live
         clock = asyncio.get_running_loop().time()
-        if self._live is None or clock - self._live.read_at > max_age:
-            codes = [s.code for s in self.cfg.services]
-            hot = await self._hot(now, lambda: self.hot.load(codes, self.views))
-            self._live = _Live(clock, hot, hall_load(self.cfg, self.views, hot.waiting,
-                                                     hot.service_ms, hot.windows))
-        return self._live
+        if live is not None and clock - live.read_at <= max_age:
+            return live
+        reading = self._reading
+        if reading is None:
+            reading = self._reading = asyncio.ensure_future(self._read_hall(now))
+            reading.add_done_callback(self._read_done)
+        if live is not None:
+            return live
+        return await asyncio.shield(reading)
+
+    async def _read_hall(self, now: datetime) -> _Live:
+        generation = self._generation
+        clock = asyncio.get_running_loop().time()
+        codes = [s.code for s in self.cfg.services]
+        hot = await self._hot(now, lambda: self.hot.load(codes, self.views))
+        live = _Live(clock, hot, hall_load(self.cfg, self.views, hot.waiting,
+                                           hot.service_ms, hot.windows))
+        if generation == self._generation:
+            # Not if a window changed here while it was read: the next asks again.
+            self._live = live
+        return live
+
+    def _read_done(self, reading: asyncio.Future[_Live]) -> None:
+        if self._reading is reading:
+            self._reading = None
+        if not reading.cancelled() and reading.exception() is not None:
+            # Whoever waited has it; the requests that answered from the old
+            # copy did not: say it once here.
+            log.warning("reading the hall's live figures failed: %r", reading.exception())
+
+    def _forget_hall(self) -> None:
+        """A window's state changed here: the next ranking reads the hall anew
+        (not the reading under way, begun before the change)."""
+        self._live = None
+        self._reading = None
+        self._generation += 1
 
     # -- window sessions ---------------------------------------------------
 
@@ -264,7 +303,7 @@ class QueueService:
         hot = await self._hot(now, lambda: self.hot.window(window))
         await self._hot(now, partial(self.hot.set_window, window, WindowState.OPEN, clerk))
         self._told("login", window, clerk, None, now)
-        self._live = None
+        self._forget_hall()
         if hot.clerk and hot.clerk != clerk:
             log.info("window %s handed over from %s to %s", window, hot.clerk, clerk)
 
@@ -276,7 +315,7 @@ class QueueService:
         await self.db.window_event(self.hall, window, "logout", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.CLOSED, None))
         self._told("logout", window, clerk, None, now)
-        self._live = None
+        self._forget_hall()
 
     async def pause(self, window: str, clerk: str, now: datetime) -> None:
         hot = await self._hot(now, lambda: self.hot.window(window))
@@ -285,7 +324,7 @@ class QueueService:
         await self.db.window_event(self.hall, window, "paused", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.PAUSED, hot.clerk))
         self._told("pause", window, clerk, None, now)
-        self._live = None
+        self._forget_hall()
 
     async def resume(self, window: str, clerk: str, now: datetime) -> None:
         hot = await self._hot(now, lambda: self.hot.window(window))
@@ -294,7 +333,7 @@ class QueueService:
         await self.db.window_event(self.hall, window, "resumed", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.OPEN, hot.clerk))
         self._told("resume", window, clerk, None, now)
-        self._live = None
+        self._forget_hall()
 
     # -- the window verbs (Q5) ---------------------------------------------
 
