@@ -6,11 +6,13 @@ stylesheet, the device key's setup, and both screen sizes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from playwright.async_api import expect
 
-from tests.conftest import KIOSK_KEY, SMS_KEY, HallUnderTest, screenshot
+from tests.conftest import KIOSK_KEY, SMS_KEY, Clock, HallUnderTest, screenshot
 
 
 async def _open(page: Any, hall: HallUnderTest) -> None:
@@ -184,6 +186,8 @@ async def test_the_device_key_is_set_up_once(hall: HallUnderTest, page: Any) -> 
 
 
 async def test_the_kiosk_fits_720p_and_a_1080p_screen(hall: HallUnderTest, page: Any) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
     await _open(page, hall)
     for size in ({"width": 1280, "height": 720}, {"width": 1920, "height": 1080}):
         await page.set_viewport_size(size)
@@ -201,3 +205,25 @@ async def test_the_kiosk_fits_720p_and_a_1080p_screen(hall: HallUnderTest, page:
         await expect(page.locator("#slip-number")).to_be_visible()
         await _no_horizontal_overflow(page)
     await screenshot(page, "kiosk-ticket-1080p")
+    # Point 5: every file and call comes from the hall's own server.
+    assert asked and all(u.startswith(hall.client.base + "/") for u in asked), asked
+
+
+async def test_a_refusal_is_said_and_not_retried(
+        make_hall: Callable[..., Any], page: Any) -> None:
+    evening = Clock(datetime(2026, 3, 9, 14, 0, tzinfo=UTC))  # Monday 22:00 in Shanghai
+    hours = {"sessions": [["08:30", "12:00"], ["13:00", "17:30"]], "enforce": True,
+             "void_unserved_at": "19:00"}
+    async with make_hall(clock=evening, hours=hours) as hall:
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        await _open(page, hall)
+        await page.locator("button[data-service=A01]").click()
+        await expect(page.locator("#failed-text")).to_have_text(
+            "现在不在取号时间，请在办公时间内取号")
+        await expect(page.locator("#failed-code")).to_have_text("hall_closed")
+        await expect(page.locator("#retry")).to_be_hidden()  # H1: final, not retried
+        assert len(posts) == 1
+        assert (await _hall(hall))["tickets_today"] == {}
+        await page.get_by_role("button", name="返回").click()
+        await expect(page.locator("#catalogue")).to_be_visible()

@@ -173,6 +173,8 @@ async def test_accepting_a_case_shows_the_windows_warning(
 async def test_the_window_fits_720p_and_a_1080p_screen(hall: HallUnderTest, page: Any) -> None:
     for _ in range(12):  # more than `swamped_waiting`: the proxy window helps (Q9)
         await hall.client.issue("A01")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
     await _log_in(page, hall, window="W09")  # the proxy window: overflow rows too
     await page.keyboard.press("1")
     await expect(page.locator("#cur-number")).not_to_have_text("—")
@@ -186,6 +188,8 @@ async def test_the_window_fits_720p_and_a_1080p_screen(hall: HallUnderTest, page
         "() => document.querySelector('#result').getBoundingClientRect().bottom")
     assert bottom <= 1080  # the verbs and their result are on screen without scrolling
     await screenshot(page, "window-1080p")
+    # Point 5: every file and call comes from the hall's own server.
+    assert asked and all(u.startswith(hall.client.base + "/") for u in asked), asked
 
 
 # -- the queue ahead, as a table (pure) --------------------------------------------------
