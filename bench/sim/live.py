@@ -147,6 +147,9 @@ class Live:
     lost: list[str] = field(default_factory=list)  # issued but not served, per PostgreSQL
     record_double: list[str] = field(default_factory=list)  # >1 `called` event
     refused: list[str] = field(default_factory=list)  # answers other than 2xx
+    # How much later than due (hall ms) each finish reached the server: the
+    # driver's lateness stretches every service by it (latency × speed).
+    late_ms: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -263,6 +266,7 @@ async def drive(day: Day, cfg: HallConfig, base_url: str, clock: ScaledClock) ->
                     old = mean.get(s)
                     mean[s] = ms if old is None else int(old + EWMA * (ms - old) + 0.5)
                     now = clock.ms_of(answer["finished_at"])
+                    live.late_ms.append(now - at)
                 x = wins[w]
                 if x.pause_due:
                     await post(f"/api/v1/windows/{w}/pause", x.token)

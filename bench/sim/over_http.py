@@ -75,6 +75,11 @@ def report(live: Live) -> int:
           f"(PostgreSQL: {len(live.result.tickets)} of {len(live.numbers)} issued served once)")
     for line in (live.called_twice + live.record_double + live.lost + live.refused)[:10]:
         print("  ", line)
+    if live.late_ms:
+        late = sorted(live.late_ms)
+        print(f"finishes reached the server late by {late[len(late) // 2] / 1000:.0f} s "
+              f"(median), {late[int(len(late) * 0.95)] / 1000:.0f} s (p95) of hall time: "
+              "every service over HTTP is that much longer")
     ok = not (live.called_twice or live.record_double or live.lost)
     return 0 if ok else 1
 

@@ -115,15 +115,27 @@ class PolicyParams:
                              "help_handicap_s must be >= 0")
 
     def weight(self, priority: Priority) -> float:
-        return {Priority.URGENT: self.urgent_weight, Priority.SPECIAL: self.special_weight,
-                Priority.GREEN: self.green_weight,
-                Priority.APPOINTMENT: self.appointment_weight}.get(priority, 1.0)
+        # call-next runs this on every press: no dict built per call
+        if priority is Priority.URGENT:
+            return self.urgent_weight
+        if priority is Priority.SPECIAL:
+            return self.special_weight
+        if priority is Priority.GREEN:
+            return self.green_weight
+        if priority is Priority.APPOINTMENT:
+            return self.appointment_weight
+        return 1.0
 
     def head_start_ms(self, priority: Priority) -> int:
-        return 1000 * {Priority.URGENT: self.urgent_head_start_s,
-                       Priority.SPECIAL: self.special_head_start_s,
-                       Priority.GREEN: self.green_head_start_s,
-                       Priority.APPOINTMENT: self.appointment_head_start_s}.get(priority, 0)
+        if priority is Priority.URGENT:
+            return 1000 * self.urgent_head_start_s
+        if priority is Priority.SPECIAL:
+            return 1000 * self.special_head_start_s
+        if priority is Priority.GREEN:
+            return 1000 * self.green_head_start_s
+        if priority is Priority.APPOINTMENT:
+            return 1000 * self.appointment_head_start_s
+        return 0
 
 
 DEFAULT_PARAMS = PolicyParams()
@@ -171,13 +183,14 @@ def position(ticket: WaitingTicket) -> tuple[int, int, int]:
 
 def queue_heads(tickets: Iterable[WaitingTicket]) -> list[WaitingTicket]:
     """The head of each queue among `tickets`."""
-    heads: dict[Queue, WaitingTicket] = {}
+    heads: dict[Queue, tuple[tuple[int, int, int], WaitingTicket]] = {}
     for t in tickets:
         q = queue_of(t)
+        pos = position(t)
         cur = heads.get(q)
-        if cur is None or position(t) < position(cur):
-            heads[q] = t
-    return list(heads.values())
+        if cur is None or pos < cur[0]:
+            heads[q] = (pos, t)
+    return [t for _, t in heads.values()]
 
 
 def open_servers(load: HallLoad | None, service: str, but: str | None = None) -> int:
@@ -246,12 +259,13 @@ def _service_heads(heads: list[WaitingTicket], now_ms: int,
     """Q4: per service, the most urgent due priority head if there is one,
     else the longest-waiting of the rest (normal, and appointments before
     their slot, which wait as normal tickets do)."""
-    by_service: dict[str, WaitingTicket] = {}
+    by_service: dict[str, tuple[tuple[bool, float, int, int], WaitingTicket]] = {}
     for h in heads:
+        key = _class_key(h, now_ms, params)
         cur = by_service.get(h.service)
-        if cur is None or _class_key(h, now_ms, params) > _class_key(cur, now_ms, params):
-            by_service[h.service] = h
-    return by_service
+        if cur is None or key > cur[0]:
+            by_service[h.service] = (key, h)
+    return {s: h for s, (_, h) in by_service.items()}
 
 
 def _class_key(t: WaitingTicket, now_ms: int, params: PolicyParams
