@@ -73,20 +73,21 @@ def test_p95_is_a_real_wait_with_at_least_95_percent_at_or_below(waits: list[int
 
 
 def test_arrivals_by_service_and_hour() -> None:
-    rows = [rm.Arrival("A01", 9, 12 * 60), rm.Arrival("A01", 9, 15 * 60),
-            rm.Arrival("A01", 9, 20 * 60), rm.Arrival("A01", 10, None),
-            rm.Arrival("B01", 9, 0), rm.Arrival("X99", 11, 60)]
-    hours = rm.shown_hours(SESSIONS, {r.hour for r in rows})
+    groups = [rm.Arrivals("A01", 9, 3, [12 * 60, 15 * 60, 20 * 60]),
+              rm.Arrivals("A01", 10, 1, []),  # not called yet
+              rm.Arrivals("B01", 9, 1, [0]), rm.Arrivals("X99", 11, 1, [60])]
+    hours = rm.shown_hours(SESSIONS, {g.hour for g in groups})
     assert hours == list(range(8, 18))
-    a01, b01, a02, x99 = rm.arrivals_by_hour(rows, ["A01", "B01", "A02"], hours)
+    a01, b01, a02, x99 = rm.arrivals_by_hour(groups, ["A01", "B01", "A02"], hours)
     assert [(h, s.arrivals, s.called, s.mean_minutes)
             for h, s in a01.hourly.items() if s.arrivals] == [(9, 3, 3, 15.7), (10, 1, 0, None)]
     assert (a01.total.arrivals, a01.total.called, a01.total.p95_minutes) == (4, 3, 20.0)
     assert (b01.service, b01.total.mean_minutes) == ("B01", 0.0)
     assert (a02.total.arrivals, a02.hourly[9].mean_minutes) == (0, None)
     assert x99.service == "X99"  # a service no longer configured still counts
-    total = rm.all_services(rows, hours)
+    total = rm.all_services(groups, hours)
     assert (total.hourly[9].arrivals, total.hourly[9].mean_minutes) == (4, 11.8)
+    assert (total.total.arrivals, total.total.called, total.total.p95_minutes) == (6, 5, 20.0)
 
 
 @pytest.mark.parametrize(("seen", "want"), [

@@ -87,8 +87,7 @@ def _waits(name: str, s: rm.ServiceHours) -> rs.ServiceWaits:
 
 async def ticket_report(hall: Hall, p: rm.Period, call: Call) -> rs.TicketReport:
     cfg, store = hall.cfg, _store(hall)
-    arrivals = await store.arrivals(p)
-    servings = await store.servings(p)
+    arrivals, servings = await store.tickets(p)
     hours = rm.shown_hours(cfg.sessions, {a.hour for a in arrivals})
     services = [s for s in rm.arrivals_by_hour(arrivals, [s.code for s in cfg.services], hours)
                 if s.total.arrivals]

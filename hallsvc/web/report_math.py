@@ -105,12 +105,13 @@ def wait_stats(arrivals: int, waits_seconds: Iterable[int]) -> WaitStats:
 
 
 @dataclass(frozen=True, slots=True)
-class Arrival:
-    """One ticket as the report reads it."""
+class Arrivals:
+    """The tickets of one service issued in one local hour, as read."""
 
     service: str
     hour: int  # local hour of issue, 0–23
-    wait_seconds: int | None  # issue → first call; None: never called
+    count: int
+    waits: Sequence[int]  # seconds, issue → first call, of those called; ascending
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,30 +132,30 @@ def shown_hours(sessions: Sequence[Session], seen: Iterable[int]) -> list[int]:
     return sorted(hours)
 
 
-def arrivals_by_hour(rows: Iterable[Arrival], services: Sequence[str],
+def arrivals_by_hour(groups: Iterable[Arrivals], services: Sequence[str],
                      hours: Sequence[int]) -> list[ServiceHours]:
     """Per service (in `services`' order, then any other seen), per hour."""
-    waits: dict[tuple[str, int], list[int]] = {}
-    count: dict[tuple[str, int], int] = {}
-    for r in rows:
-        key = (r.service, r.hour)
-        count[key] = count.get(key, 0) + 1
-        if r.wait_seconds is not None:
-            waits.setdefault(key, []).append(max(0, r.wait_seconds))
-    order = list(services) + sorted({s for s, _ in count} - set(services))
-    out = []
-    for s in order:
-        hourly = {h: wait_stats(count.get((s, h), 0), waits.get((s, h), ())) for h in hours}
-        every = [w for (s2, _), ws in waits.items() if s2 == s for w in ws]
-        total = wait_stats(sum(n for (s2, _), n in count.items() if s2 == s), every)
-        out.append(ServiceHours(s, total, hourly))
-    return out
+    by: dict[str, dict[int, list[Arrivals]]] = {s: {} for s in services}
+    for g in groups:
+        by.setdefault(g.service, {}).setdefault(g.hour, []).append(g)
+    return [_service(s, by[s], hours) for s in [*services, *sorted(set(by) - set(services))]]
 
 
-def all_services(rows: Sequence[Arrival], hours: Sequence[int]) -> ServiceHours:
+def _service(service: str, by_hour: dict[int, list[Arrivals]],
+             hours: Sequence[int]) -> ServiceHours:
+    def stats(gs: Sequence[Arrivals]) -> WaitStats:
+        return wait_stats(sum(g.count for g in gs), [w for g in gs for w in g.waits])
+
+    return ServiceHours(service, stats([g for gs in by_hour.values() for g in gs]),
+                        {h: stats(by_hour.get(h, ())) for h in hours})
+
+
+def all_services(groups: Iterable[Arrivals], hours: Sequence[int]) -> ServiceHours:
     """The hall as a whole: every service together."""
-    merged = [Arrival("", r.hour, r.wait_seconds) for r in rows]
-    return arrivals_by_hour(merged, [""], hours)[0]
+    by_hour: dict[int, list[Arrivals]] = {}
+    for g in groups:
+        by_hour.setdefault(g.hour, []).append(g)
+    return _service("", by_hour, hours)
 
 
 # -- window utilisation ------------------------------------------------------------------
@@ -204,15 +205,19 @@ def merged(intervals: Iterable[Interval]) -> list[Interval]:
     return out
 
 
-def overlap_seconds(busy: Iterable[Interval], open_: Sequence[Interval]) -> float:
-    """Seconds of `busy` (merged first: never counted twice) inside `open_`."""
-    total = 0.0
-    opened = merged(open_)
-    for a, b in merged(busy):
-        for c, d in opened:
-            lo, hi = max(a, c), min(b, d)
-            if hi > lo:
-                total += (hi - lo).total_seconds()
+def overlap_seconds(busy: Iterable[Interval], open_: Iterable[Interval]) -> float:
+    """Seconds of `busy` inside `open_`, each merged first (never counted
+    twice); one sweep over both, O(n + m)."""
+    b, o = merged(busy), merged(open_)
+    total, i, j = 0.0, 0, 0
+    while i < len(b) and j < len(o):
+        lo, hi = max(b[i][0], o[j][0]), min(b[i][1], o[j][1])
+        if hi > lo:
+            total += (hi - lo).total_seconds()
+        if b[i][1] < o[j][1]:
+            i += 1
+        else:
+            j += 1
     return total
 
 
@@ -243,11 +248,12 @@ def utilisation(calls: Iterable[Serving], windows: Sequence[str], opened: OpenTi
     for c in calls:
         by.setdefault(c.window, []).append(c)
     open_s = sum((b - a).total_seconds() for a, b in opened.intervals)
+    opens = merged(opened.intervals)
     out = []
     for w, cs in by.items():
-        busy = [(c.start, min(c.end or now, now)) for c in cs]
-        inside = overlap_seconds(busy, opened.intervals)
-        every = sum((b - a).total_seconds() for a, b in merged(busy))
+        busy = merged((c.start, min(c.end or now, now)) for c in cs)
+        inside = overlap_seconds(busy, opens)
+        every = sum((b - a).total_seconds() for a, b in busy)
         out.append(WindowUse(
             w, len(cs), sum(1 for c in cs if c.ended_by == "served"),
             round(open_s / 60, 1), round(inside / 60, 1), round((every - inside) / 60, 1),
