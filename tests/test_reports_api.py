@@ -226,3 +226,44 @@ async def test_ratings_from_the_pads_and_scores_from_the_reader(
                 if x["staff"] == "clerk2"]
         assert [(x["kind"], x["points"]) for x in rows] == [("late", "0.2")]
         assert rows[0]["taps"].startswith("in 2026-03-09T00:55:00+00:00")
+
+
+async def test_a_transfer_and_a_restore_count_each_call_at_its_window(
+        hall: HallUnderTest) -> None:
+    """A001 (A01) called at W01 at 09:05 and transferred to B01 at 09:08,
+    called at W03 at 09:10, finished 09:20. A002 issued 09:20, called at W01
+    09:22, skipped 09:23, restored 09:25, called again 09:30, finished 09:40."""
+    c, clock = hall.client, hall.clock
+    t1 = await c.login("clerk1", "W01")
+    t3 = await c.login("clerk3", "W03")
+    await c.issue("A01")
+    clock.advance(minutes=5)
+    assert (await c.press(t1, "W01", "call-next"))[1]["ticket"]["number"] == "A001"
+    clock.advance(minutes=3)
+    assert (await c.press(t1, "W01", "transfer", {"to_service": "B01"}))[0] == 200
+    clock.advance(minutes=2)
+    assert (await c.press(t3, "W03", "call-next"))[1]["ticket"]["number"] == "A001"
+    clock.advance(minutes=10)
+    assert (await c.press(t3, "W03", "finish"))[0] == 200
+    await c.issue("A01")  # 09:20
+    clock.advance(minutes=2)
+    assert (await c.press(t1, "W01", "call-next"))[1]["ticket"]["number"] == "A002"
+    clock.advance(minutes=1)
+    assert (await c.press(t1, "W01", "skip"))[0] == 200
+    clock.advance(minutes=2)
+    assert (await c.call("POST", "/api/v1/tickets/A002/restore", token=t1))[0] == 200
+    clock.advance(minutes=5)
+    assert (await c.press(t1, "W01", "call-next"))[1]["ticket"]["number"] == "A002"
+    clock.advance(minutes=10)
+    assert (await c.press(t1, "W01", "finish"))[0] == 200
+    clock.advance(minutes=20)  # 10:00
+
+    r = await get(hall, "/api/v1/reports/tickets", await c.login("manager"))
+    waits = {s["service"]: (s["arrivals"], s["called"], s["mean_wait_minutes"])
+             for s in r["services"]}
+    # Each ticket's wait runs to its first call; A001 counts for B01 now.
+    assert waits == {"A01": (1, 1, 2.0), "B01": (1, 1, 5.0)}
+    use = {w["window"]: (w["calls"], w["served"], w["serving_minutes"], w["open_minutes"])
+           for w in r["windows"]}
+    assert use["W01"] == (3, 1, 3 + 1 + 10, 90.0)  # to the transfer, to the skip, to finish
+    assert use["W03"] == (1, 1, 10.0, 90.0)
