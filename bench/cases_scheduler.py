@@ -15,10 +15,19 @@ the firing latency at a day's close while cases are created at 200/s.
    before the close of a working day; the scheduler (its real loop, with the
    lease), the MQTT outbox publisher and a creator of 200 cases/s run in this
    process (no HTTP: what is measured is the scheduler), and a subscriber on
-   the level topic. For each change due at the close: seconds from the close
-   to its commit ("recorded") and to its arrival on MQTT ("delivered").
+   `hallsvc/{hall}/cases/levels/#` in a process of its own. A change *fires*
+   when the window sees it: for each change due at the close, seconds from
+   the close to
+   - "announced": the commit of the moment's announcement (outbox rows);
+   - "delivered": the arrival at the subscriber of the window's `CaseLevels`
+     message listing it (its p99 is the goal: < 1 s);
+   - "API": the first read at or after the close, by the code of
+     `GET /api/v1/cases/{id}` (`CaseService.look`) and of the listing by
+     level (`CaseRecord.settled`), that reports the new level, for a sample
+     of `--probe` cases; a read 0.5 s before the close must still report
+     the old level ("early" counts those that did not).
    Run i uses the close of the i-th working day, on the same population.
-   The clock starts `--lead` seconds before the close, at least the
+   The clock starts `--lead` seconds before the close, more than the
    scheduler's look-ahead, as when it has been running for a while.
 
 127.0.0.1 servers only (see bench/common.py for the flags).
@@ -66,6 +75,7 @@ from hallsvc.cases.levels import Thresholds
 from hallsvc.cases.model import CaseType
 from hallsvc.cases.scheduler import CaseScheduler
 from hallsvc.cases.service import CaseService
+from hallsvc.cases.store import CaseStore
 from hallsvc.config import load_hall_file
 from hallsvc.hours import WorkingDays
 
@@ -180,8 +190,9 @@ async def measure_rebuild(service: CaseService, runs: int, n: int) -> dict[str, 
             "peak": (peak - base) / n, "rss": rss_growth}
 
 
-async def firing_run(service: CaseService, db: Database, mqtt_url: str, day: date, *,
-                     lead: float, after: float, rate: float,
+async def firing_run(service: CaseService, db: Database, db_url: str, mqtt_url: str,
+                     day: date, *,
+                     lead: float, after: float, rate: float, probe: int,
                      windows: list[tuple[str, str, str]]) -> dict[str, Any]:
     close = close_of(day)
     offset = (close - timedelta(seconds=lead)) - datetime.now(UTC)
@@ -190,6 +201,9 @@ async def firing_run(service: CaseService, db: Database, mqtt_url: str, day: dat
         return datetime.now(UTC) + offset
 
     due = await db_count(service, close)
+    sample = [int(r["id"]) for r in await service.store.sql.fetch(
+        "SELECT id FROM cases WHERE hall_id = $1 AND next_change = $2 ORDER BY random() "
+        "LIMIT $3", HALL_ID, close, probe)]
     scheduler = CaseScheduler(service, clock)
     scheduler.lags = []
     delivered: list[float] = []
@@ -242,10 +256,41 @@ async def firing_run(service: CaseService, db: Database, mqtt_url: str, day: dat
     async def listen() -> None:
         assert sub.stdout is not None
         async for line in sub.stdout:
-            since_ms, got_ms = map(int, line.split())
-            delivered.append((got_ms + shift_ms - since_ms) / 1000)
+            since_ms, got_ms, count = map(int, line.split())
+            delivered.extend([(got_ms + shift_ms - since_ms) / 1000] * count)
 
-    tasks = [asyncio.create_task(listen()),
+    api_lags: list[float] = []
+    early = 0
+
+    # The API's reads on a connection of their own: what is measured is when
+    # the record reports the new level, not the queue for the creator's pool.
+    reader = await Database.connect(db_url, min_size=1, max_size=1)
+    store = CaseStore(reader, HALL_ID)
+
+    async def levels() -> list[tuple[str, str]]:
+        """What GET /api/v1/cases/{id} and the listing say of the sample now."""
+        now = clock()
+        recs = await store.load_many(sample)
+        return [(service.look(r, now).watch.level.value, r.settled(now).level.value)
+                for r in recs]
+
+    async def api_probe() -> None:
+        """C5: the level the API reports, just before and from the close on."""
+        nonlocal early
+        await asyncio.sleep(max(0.0, (close - clock()).total_seconds() - 0.5))
+        before = await levels()
+        left = dict(enumerate(before))
+        await asyncio.sleep(max(0.0, (close - clock()).total_seconds()))
+        while left and clock() < end:
+            got = await levels()
+            lag = (clock() - close).total_seconds()
+            for i in list(left):
+                if got[i][0] != left[i][0] and got[i][1] != left[i][1]:
+                    api_lags.append(lag)
+                    del left[i]
+        early = sum(1 for g in before if g[0] != g[1])
+
+    tasks = [asyncio.create_task(listen()), asyncio.create_task(api_probe()),
              asyncio.create_task(scheduler.run()),
               asyncio.create_task(outbox.run_mqtt(db, HALL_ID, broker)),
               asyncio.create_task(create())]
@@ -264,18 +309,23 @@ async def firing_run(service: CaseService, db: Database, mqtt_url: str, day: dat
             await asyncio.sleep(0.2)
     sub.terminate()
     await sub.wait()
+    await reader.close()
     for t in tasks:
         t.cancel()
     for t in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
     lags = scheduler.lags
-    return {"day": day, "due": due, "fired": len(lags), "created": created,
+    return {"day": day, "due": due, "fired": len(lags), "ahead": scheduler.told_ahead,
+            "created": created,
             "rate": created / (lead + after), "rebuild_s": rebuilt,
             "rec_p50": percentile(lags, 50), "rec_p99": percentile(lags, 99),
             "rec_max": max(lags, default=float("nan")),
             "del_p50": percentile(delivered, 50), "del_p99": percentile(delivered, 99),
-            "delivered": len(delivered),
+            "del_max": max(delivered, default=float("nan")),
+            "delivered": len(delivered), "api_p99": percentile(api_lags, 99),
+            "api_max": max(api_lags, default=float("nan")), "api_seen": len(api_lags),
+            "api_early": early,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -284,12 +334,13 @@ async def listen(mqtt_url: str) -> None:
     broker = mqtt.Broker.from_url(mqtt_url)
     async with aiomqtt.Client(broker.host, broker.port,
                               protocol=aiomqtt.ProtocolVersion.V311) as sub:
-        await sub.subscribe(f"hallsvc/{HALL_ID}/cases/levels/+", qos=1)
+        await sub.subscribe(f"hallsvc/{HALL_ID}/cases/levels/#", qos=1)
         print("ready", flush=True)
         async for m in sub.messages:
-            msg = notices.decode(bytes(m.payload))  # type: ignore[arg-type]
-            if msg.cause == "time":
-                print(msg.since_ms, time.time_ns() // 1_000_000, flush=True)
+            got = time.time_ns() // 1_000_000  # on arrival, before decoding
+            msg = notices.decode(bytes(m.payload))
+            if isinstance(msg, notices.CaseLevels):
+                print(msg.since_ms, got, msg.changed, flush=True)
 
 
 async def db_count(service: CaseService, at: datetime) -> int:
@@ -315,8 +366,10 @@ async def main_async(args: argparse.Namespace) -> None:
         _, future = working_days(FIRST_DAY, 1, args.runs)
         runs = []
         for day in [FIRST_DAY, *future][: args.runs]:
-            runs.append(await firing_run(service, db, env.mqtt_url, day, lead=args.lead,
-                                         after=args.after, rate=args.rate, windows=windows))
+            runs.append(await firing_run(service, db, env.database_url, env.mqtt_url, day,
+                                         lead=args.lead,
+                                         after=args.after, rate=args.rate, probe=args.probe,
+                                         windows=windows))
     finally:
         await db.close()
         await drop_state(env, redis=False)
@@ -329,17 +382,21 @@ async def main_async(args: argparse.Namespace) -> None:
         ("bytes per case at peak (tracemalloc)", rebuild["peak"], ""),
         ("RSS growth per case (first rebuild)", rebuild["rss"], "")]))
     print()
-    keys = ["due", "fired", "delivered", "created", "rate", "rebuild_s", "rec_p50", "rec_p99",
-            "rec_max", "del_p50", "del_p99", "max_rss_mb"]
+    keys = ["due", "fired", "ahead", "delivered", "created", "rate", "rebuild_s", "rec_p50",
+            "rec_p99", "del_p50", "del_p99", "del_max", "api_seen", "api_early", "api_p99",
+            "api_max", "max_rss_mb"]
     rows: list[list[object]] = [[r["day"].isoformat(), *(r[k] for k in keys)] for r in runs]
     rows.append(["median", *(median([r[k] for r in runs]) for k in keys)])
     print(f"Firing at the close (17:30): the clock starts {args.lead:g} s before it; cases "
           f"are created at {args.rate:g}/s until {args.after:g} s after it. Seconds from "
-          "the close to the commit (recorded) and to the MQTT subscriber (delivered).\n")
-    print(markdown_table(["close of", "due then", "fired", "delivered", "created",
-                          "created/s", "rebuild s", "recorded p50", "recorded p99",
-                          "recorded max", "delivered p50", "delivered p99",
-                          "max RSS MB"], rows))
+          "the close to the announcement's commit (announced), to the window's message at "
+          "the MQTT subscriber (delivered), and to the first read reporting the new level "
+          f"(API, a sample of {args.probe}).\n")
+    print(markdown_table(["close of", "due then", "announced", "recorded ahead",
+                          "delivered", "created", "created/s", "rebuild s", "announced p50",
+                          "announced p99", "delivered p50", "delivered p99", "delivered max",
+                          "API sample", "API early", "API p99", "API max", "max RSS MB"],
+                         rows))
     print()
     print(markdown_table(["machine", ""], [
         ("PostgreSQL", versions.postgres), ("command", command_line())]))
@@ -351,10 +408,13 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--windows", type=int, default=20)
     p.add_argument("--rate", type=float, default=200.0, help="cases created per second")
-    p.add_argument("--lead", type=float, default=70.0,
-                   help="seconds before the close (≥ the scheduler's 60 s look-ahead, as "
-                   "when it has been running)")
+    p.add_argument("--lead", type=float, default=CaseScheduler.LOOKAHEAD + 30,
+                   help="seconds before the close (more than the scheduler's look-ahead, "
+                   "as when it has been running)")
     p.add_argument("--after", type=float, default=20.0, help="seconds after the close")
+    p.add_argument("--probe", type=int, default=200,
+                   help="cases whose level the API is asked for at the close")
+    p.add_argument("--verbose", action="store_true", help="the scheduler's log of each moment")
     p.add_argument("--listen", metavar="MQTT_URL", help=argparse.SUPPRESS)
     add_env_args(p, database="hallsvc_bench_cases", redis_db=7)
     args = p.parse_args()
@@ -364,6 +424,8 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.ERROR,  # hallsvc's errors show; aiomqtt's chatter not
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("hallsvc.cases.scheduler").setLevel(logging.INFO)
     try:
         import uvloop
 

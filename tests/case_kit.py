@@ -131,8 +131,8 @@ def told(m: notices.Message) -> list[Told]:
         return [Told(m.case, m.level, m.previous, m.cause, m.window, m.to, m.since_ms,
                      m.at_ms, m.due_day)]
     if isinstance(m, notices.CaseLevels):
-        return [Told(c.case, c.level, c.previous, "time", m.window, m.to, m.since_ms,
-                     m.at_ms) for c in m.changes]
+        return [Told(case, g.level, g.previous, "time", m.window, m.to, m.since_ms, m.at_ms)
+                for g in m.changes for case in g.cases]
     return []  # the manager's tally names no case
 
 

@@ -92,8 +92,8 @@ async def test_an_announcement_reaches_a_subscriber_on_the_level_topic(
     assert (t1, t2, t3) == (f"{base}/W02", f"{base}/W02", base)
     assert isinstance(accepted, notices.CaseLevel) and accepted.cause == "accepted"
     assert isinstance(window, notices.CaseLevels)
-    assert window.changes == [notices.LevelChange(case["id"], case["number"], "yellow",
-                                                  "green")]
+    assert window.changes == [notices.LevelChange("yellow", "green", [case["id"]])]
+    assert window.changed == 1
     assert (window.window, window.department, window.v) == ("W02", "市场监管局", 1)
     assert window.to == ["window:W02", "department:市场监管局", "manager"]
     assert window.seq > accepted.seq > 0
@@ -117,7 +117,7 @@ async def test_one_message_per_window_lists_every_case_of_a_moment(
     sent = (await desk.level_payloads())[before:]
     assert [type(m).__name__ for _, m in sent] == ["CaseLevels", "CaseLevels",
                                                     "CaseLevelTally"]
-    lists = {m.window: sorted(c.case for c in m.changes)
+    lists = {m.window: sorted(i for g in m.changes for i in g.cases)
              for _, m in sent if isinstance(m, notices.CaseLevels)}
     assert lists == {"W01": sorted(w1), "W02": sorted(w2)}
     tally = sent[2][1]

@@ -16,6 +16,7 @@ bus's payloads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -88,12 +89,12 @@ class CaseLevel(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LevelChange(msgspec.Struct, frozen=True, array_like=True):
-    """One case in a `CaseLevels` message: `[case, number, level, previous]`."""
+    """The cases of a `CaseLevels` message that went from `previous` to
+    `level`: `[level, previous, [case, …]]` (ids: the API has the rest)."""
 
-    case: int
-    number: str
     level: Level
     previous: Level
+    cases: list[int]
 
 
 class CaseLevels(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,6 +112,7 @@ class CaseLevels(msgspec.Struct, frozen=True, kw_only=True):
     to: list[str]  # ["window:W01", "department:市场监督管理局", "manager"]
     since_ms: int
     at_ms: int
+    changed: int  # how many cases are listed
     changes: list[LevelChange]
 
 
@@ -170,24 +172,29 @@ def decode(payload: bytes) -> Message:
     return message
 
 
-def moment(hall: str, at: datetime, now: datetime,
-           changes: dict[tuple[str, str], list[LevelChange]],
+Changes = Mapping[tuple[str, str], Mapping[tuple[Level, Level], list[int]]]
+
+
+def moment(hall: str, at: datetime, now: datetime, changes: Changes,
            prefix: str = "hallsvc") -> list[tuple[str, bytes]]:
     """C5: the (topic, payload) of one moment's changes by time: a
-    `CaseLevels` per window and department, then the manager's tally."""
+    `CaseLevels` per window and department, then the manager's tally.
+    `changes`: by (window, department), by (level, previous), the case ids."""
     since, announced = ms(at), ms(now)
     out: list[tuple[str, bytes]] = []
     tally: list[WindowTally] = []
-    for (window, department), listed in sorted(changes.items()):
+    for (window, department), groups in sorted(changes.items()):
+        listed = [LevelChange(level, previous, ids)
+                  for (level, previous), ids in sorted(groups.items()) if ids]
         if not listed:
             continue
+        counts = dict.fromkeys(Level, 0)
+        for c in listed:
+            counts[c.level] += len(c.cases)
         out.append((level_topic(hall, window, prefix), encode(CaseLevels(
             hall=hall, window=window, department=department,
             to=audience(window, department), since_ms=since, at_ms=announced,
-            changes=listed))))
-        counts = {lv: 0 for lv in Level}
-        for c in listed:
-            counts[c.level] += 1
+            changed=sum(counts.values()), changes=listed))))
         tally.append(WindowTally(window, department, counts[Level.GREEN],
                                  counts[Level.YELLOW], counts[Level.RED]))
     if tally:

@@ -36,18 +36,18 @@ import heapq
 import logging
 import time as monotonic
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import metadata
 
 from hallsvc.adapters.postgres import Statements
 from hallsvc.cases import notices
 from hallsvc.cases.assess import Assessed, announcement, assess
+from hallsvc.cases.level_store import LevelStore, LevelWrite
 from hallsvc.cases.levels import Level, next_change
 from hallsvc.cases.model import CaseRuleError
+from hallsvc.cases.moments import Moment, announcements, ceil_ms, procedures_changed
 from hallsvc.cases.record import CaseRecord, Outgoing
 from hallsvc.cases.service import CaseService
-from hallsvc.cases.store import LevelWrite
 from hallsvc.hours import CalendarUnknown
 
 log = logging.getLogger(__name__)
@@ -56,34 +56,16 @@ _ID_MASK = (1 << _ID_BITS) - 1
 CHANNEL = "hallsvc_cases"
 # C2a: a newer calendar (the next year's holidays) means reckoning again.
 CALENDAR = metadata.version("chinese-calendar")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ceil_ms(t: datetime) -> int:
-    """Epoch milliseconds rounded up, exactly as the cases_armed trigger does."""
-    us = (t - _EPOCH) // timedelta(microseconds=1)
-    return -(-us // 1000)
-
-
-@dataclass(slots=True)
-class _Moment:
-    """One moment's changes recorded ahead, by (window, department), the
-    cases to settle after it, and those to reckon at it on the full path."""
-
-    at: datetime
-    changes: dict[tuple[str, str], list[notices.LevelChange]] = field(default_factory=dict)
-    ids: list[int] = field(default_factory=list)
-    later: list[int] = field(default_factory=list)
-
-
 class CaseScheduler:
-    BATCH = 500  # cases read per round when many are due at once
-    WRITE_BATCH = 2000  # cases recorded ahead per statement
+    BATCH = 2000  # cases read per round when many are due at once
     SETTLE_BATCH = 5000  # rows brought in step per statement
     # seconds after a moment before `level` is brought in step: an event begun
     # before the moment and written after it still finds what came before.
     SETTLE_AFTER = 5.0
-    LOOKAHEAD = 60.0  # seconds: cases due this soon are reckoned and recorded ahead
+    # seconds: cases due this soon are reckoned and recorded ahead (at a
+    # million open cases the 217,746 changes of a close take a minute or two
+    # on a busy 2-core machine)
+    LOOKAHEAD = 300.0
     CHUNK = 100_000  # cases per statement of the rebuild
     WAKE = 1.0  # seconds: at most this long between looks at the clock (clock jumps)
     PING = 10.0  # seconds between checks that the lease connection is alive
@@ -91,10 +73,11 @@ class CaseScheduler:
     def __init__(self, service: CaseService, clock: Callable[[], datetime]) -> None:
         self.service = service
         self.store = service.store
+        self.levels = LevelStore(service.store.sql, service.hall)
         self.hall = service.hall
         self.clock = clock
         self._heap: list[int] = []
-        self._moments: dict[int, _Moment] = {}  # by the instant, epoch ms
+        self._moments: dict[int, Moment] = {}  # by the instant, epoch ms
         self._settling: list[tuple[datetime, list[int]]] = []
         self._woken = asyncio.Event()
         self._ready = asyncio.Event()
@@ -102,6 +85,7 @@ class CaseScheduler:
         self._lease: Statements | None = None
         self._fingerprint: str | None = None  # to record once the catch-up is done
         self.announced = 0  # level changes announced by this process
+        self.told_ahead = 0  # of which recorded ahead of their moment
         self.rebuilt_in = 0.0  # seconds the last rebuild took
         # When a list: the seconds from each announced moment to the commit of
         # its announcement, one per case (bench/cases_scheduler.py reads it).
@@ -134,7 +118,7 @@ class CaseScheduler:
         keys: list[int] = []
         after = 0
         while True:
-            ids, ms = await self.store.armed(after, self.CHUNK)
+            ids, ms = await self.levels.armed(after, self.CHUNK)
             if not ids:
                 break
             keys.extend([(m << _ID_BITS) | i for i, m in zip(ids, ms, strict=True)])
@@ -143,7 +127,7 @@ class CaseScheduler:
             # C5: thresholds, closing time or calendar changed while down:
             # every unfinished case is reckoned again, now (key time 0: forced).
             after = 0
-            while ids := await self.store.unfinished(after, self.CHUNK):
+            while ids := await self.levels.unfinished(after, self.CHUNK):
                 keys.extend(ids)
                 after = ids[-1]
         self._heap.extend(keys)
@@ -158,18 +142,17 @@ class CaseScheduler:
         """C5: moments recorded ahead by a process that stopped: those not yet
         announced are announced at their moment (at once if it has passed),
         the others only brought in step."""
-        moments = await self.store.open_moments()
+        moments = await self.levels.open_moments()
         if not moments:
             return
         announced = {at for at, done in moments if done}
-        by_at: dict[datetime, _Moment] = {at: _Moment(at) for at, _ in moments}
-        for r in await self.store.moment_cases([at for at, _ in moments]):
+        by_at: dict[datetime, Moment] = {at: Moment(at) for at, _ in moments}
+        for r in await self.levels.moment_cases([at for at, _ in moments]):
             m = by_at[r["level_next_at"]]
             m.ids.append(r["id"])
             if m.at not in announced and r["level_next_at"] > r["level_at"]:
-                m.changes.setdefault((r["window_id"], r["department"]), []).append(
-                    notices.LevelChange(r["id"], r["number"], Level(r["level_next"]),
-                                        Level(r["level"])))
+                m.add(r["window_id"], r["department"], Level(r["level_next"]),
+                      Level(r["level"]), r["id"])
         for at, m in by_at.items():
             if at in announced:
                 self._settling.append((at, m.ids))
@@ -182,7 +165,7 @@ class CaseScheduler:
             cfg.cases.yellow_days_left, cfg.cases.yellow_used_percent, cfg.case_close,
             cfg.cases.provisional_calendar, sorted(cfg.hours.local_closures), cfg.zone,
             CALENDAR)))
-        stored = await self.store.watch_fingerprint()
+        stored = await self.levels.watch_fingerprint()
         self._fingerprint = None if stored == fingerprint else fingerprint
         return stored not in (None, fingerprint)
 
@@ -294,8 +277,8 @@ class CaseScheduler:
             if looked is None:
                 continue
             a = looked[0]
-            moment = self._moments.setdefault(due[rec.id], _Moment(at))
-            if (not a.changed or a.dropped is not None or _procedures_changed(rec, a)
+            moment = self._moments.setdefault(due[rec.id], Moment(at))
+            if (not a.changed or a.dropped is not None or procedures_changed(rec, a)
                     or any(e.kind == "deemed_consent" for e in a.events)):
                 moment.later.append(rec.id)  # C6, C3a: on the full path, at the moment
                 continue
@@ -305,14 +288,13 @@ class CaseScheduler:
                 rec, a, at, current=(current.level, current.level_at)))
         for at_ms, batch in writes.items():
             moment = self._moments[at_ms]
-            won = await self.store.ahead(batch, moment.at, self._lease)
+            won = await self.levels.ahead(batch, moment.at, self._lease)
             for w in batch:
                 if w.case_id not in won:
                     self.arm(w.case_id, at_ms)  # changed meanwhile: read it again
                     continue
                 moment.ids.append(w.case_id)
-                moment.changes.setdefault((w.window, w.department), []).append(
-                    notices.LevelChange(w.case_id, w.number, w.level, w.previous))
+                moment.add(w.window, w.department, w.level, w.previous, w.case_id)
         return True
 
     # -- at the moment ---------------------------------------------------------------
@@ -337,25 +319,34 @@ class CaseScheduler:
                     forced.add(key & _ID_MASK)
             announced += await self.fire(sorted(batch), now, forced=forced)
         if self._fingerprint is not None:
-            await self.store.set_watch_fingerprint(self._fingerprint)
+            await self.levels.set_watch_fingerprint(self._fingerprint)
             self._fingerprint = None
         self.announced += announced
         return announced
 
-    async def _announce(self, moment: _Moment, now: datetime) -> int:
+    async def _announce(self, moment: Moment, now: datetime) -> int:
         """C5: the moment's changes recorded ahead, announced once: one message
         per window and department, and the manager's tally."""
         told: list[int] = []
+        began = monotonic.perf_counter()
+        built = 0.0
 
         def build(dropped: set[int]) -> list[tuple[str, bytes]]:
-            changes = {k: [c for c in v if c.case not in dropped]
-                       for k, v in moment.changes.items()}
-            told[:] = [sum(len(v) for v in changes.values())]
-            return notices.moment(self.hall, moment.at, now, changes)
+            nonlocal built
+            count, out = moment.told(self.hall, now, dropped)
+            told[:] = [count]
+            built = monotonic.perf_counter() - began
+            return out
 
-        done = await self.store.announce(moment.at, now, build, self._lease)
+        done = await self.levels.announce(moment.at, now, build, self._lease)
+        log.info("moment %s of hall %s: %d changes recorded ahead, %s in %.3fs (messages "
+                 "made in %.3fs), %.3fs after it", moment.at.isoformat(), self.hall,
+                 len(moment.ids), "announced" if done else "announced before",
+                 monotonic.perf_counter() - began, built,
+                 (self.clock() - moment.at).total_seconds())
         if not done:
             return 0
+        self.told_ahead += told[0]
         if self.lags is not None:
             lag = (self.clock() - moment.at).total_seconds()
             self.lags.extend([lag] * told[0])
@@ -370,12 +361,12 @@ class CaseScheduler:
         if at + timedelta(seconds=self.SETTLE_AFTER) > now:
             return False
         chunk, rest = ids[:limit], ids[limit:]
-        await self.store.settle(at, chunk, self._lease)
+        await self.levels.settle(at, chunk, self._lease)
         if rest:
             self._settling[0] = (at, rest)
         else:
             self._settling.pop(0)
-            await self.store.moment_settled(at, now, self._lease)
+            await self.levels.moment_settled(at, now, self._lease)
         return True
 
     async def fire(self, ids: Sequence[int], now: datetime, *,
@@ -401,7 +392,7 @@ class CaseScheduler:
         lost: list[int] = []
         for rec, a, since in slow:
             w = self._write_of(rec, a, since)
-            out = (Outgoing("mqtt", *m) for m in self._messages([w], now) if a.changed)
+            out = (Outgoing("mqtt", *m) for m in announcements(self.hall, [w], now) if a.changed)
             correction = (announcement(self.hall, a.dropped[1], a, cause="event",
                                        event="reckoned", since=now, now=now)
                           if a.dropped is not None and a.after.level != a.dropped[1] else None)
@@ -415,31 +406,21 @@ class CaseScheduler:
             self.arm(case_id, notices.ms(now))
         return announced
 
-    def _messages(self, writes: Sequence[LevelWrite], now: datetime) -> list[tuple[str, bytes]]:
-        """The announcements of changes found due at `now`: per moment, one
-        message per window and department, and the manager's tally."""
-        by_moment: dict[datetime, dict[tuple[str, str], list[notices.LevelChange]]] = {}
-        for w in writes:
-            by_moment.setdefault(w.level_at, {}).setdefault((w.window, w.department), []).append(
-                notices.LevelChange(w.case_id, w.number, w.level, w.previous))
-        return [m for at, changes in sorted(by_moment.items())
-                for m in notices.moment(self.hall, at, now, changes)]
-
     def _write_of(self, rec: CaseRecord, a: Assessed, since: datetime, *,
                   current: tuple[Level, datetime] | None = None) -> LevelWrite:
         after = a.after
         return LevelWrite(rec.id, rec.version, after.level, since, after.due_day,
                           after.due_at, after.provisional, after.next_change,
                           rec.settled(since).level, a.changed, rec.window, rec.department,
-                          rec.number, tuple((p.id, p.level) for p in after.pauses
-                                            if p.kind.special), current)
+                          tuple((p.id, p.level) for p in after.pauses if p.kind.special),
+                          current)
 
     async def _write(self, writes: Sequence[LevelWrite], now: datetime) -> int:
         """The guarded batch write and its announcement, in one transaction; a
         case changed meanwhile is reckoned again."""
         if not writes:
             return 0
-        won = await self.store.fire(writes, now, lambda ws: self._messages(ws, now))
+        won = await self.levels.fire(writes, now, lambda ws: announcements(self.hall, ws, now))
         done = self.clock()
         for w in writes:
             if w.case_id not in won:
@@ -475,9 +456,3 @@ class CaseScheduler:
             t = following
         return t
 
-
-def _procedures_changed(rec: CaseRecord, a: Assessed) -> bool:
-    """C3a: a special procedure's level changes too (announced on the full path)."""
-    before = {p.id: p.level for p in rec.pauses}
-    return any(p.level != before.get(p.id, Level.GREEN) for p in a.after.pauses
-               if p.kind.special)
