@@ -130,7 +130,9 @@ class PrivateBroker:
     again: Mosquitto where installed (without persistence: a restart loses
     every retained message), else the embedded amqtt broker."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, embedded: bool = False) -> None:
+        """`embedded`: the embedded amqtt broker even where Mosquitto is installed."""
+        self.mosquitto = None if embedded else MOSQUITTO
         self.port = _free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.dir = directory
@@ -138,12 +140,12 @@ class PrivateBroker:
         self._embedded: contextlib.AsyncExitStack | None = None
 
     async def start(self) -> None:
-        if MOSQUITTO is not None:
+        if self.mosquitto is not None:
             conf = self.dir / "mosquitto.conf"
             conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
                             "persistence false\n", encoding="utf-8")
             self._proc = await asyncio.create_subprocess_exec(
-                MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
+                self.mosquitto, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL)
         else:
             from hallsvc.adapters.embedded import EmbeddedPorts, embedded_servers

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -62,6 +63,29 @@ class Publisher:
             yield Message(str(m.topic), bytes(payload), bool(m.retain))
 
 
+class _Client(aiomqtt.Client):
+    """aiomqtt 2.5.1, quiet when the broker is lost mid-publish. paho asks,
+    from any thread, to watch the socket for writing; aiomqtt schedules that
+    with call_soon_threadsafe, and when the connection dies in between the
+    loop is handed a closed socket ("Exception in callback … Bad file
+    descriptor" in the log). Here the socket is checked when the loop gets
+    to it."""
+
+    def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        def writable() -> None:
+            try:
+                client.loop_write()
+            except Exception as exc:  # the connection broke: as aiomqtt does
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def register() -> None:
+            if sock.fileno() >= 0:  # not closed since paho asked
+                self._loop.add_writer(sock.fileno(), writable)
+
+        self._loop.call_soon_threadsafe(register)
+
+
 # QoS 1 messages sent before their PUBACKs return: the outbox publishes a
 # batch at once (one round trip, not one per message) and MQTT keeps the order.
 _IN_FLIGHT = 200
@@ -72,7 +96,7 @@ async def connect(broker: Broker, *, name: str,
                   will: tuple[str, bytes] | None = None) -> AsyncIterator[Publisher]:
     """`will`: (topic, payload) the broker publishes, retained with QoS 1,
     if this connection dies without a clean DISCONNECT."""
-    client = aiomqtt.Client(
+    client = _Client(
         broker.host, broker.port, username=broker.username, password=broker.password,
         identifier=f"{name}-{uuid.uuid4().hex[:8]}", protocol=aiomqtt.ProtocolVersion.V311,
         timeout=10, keepalive=30, max_inflight_messages=_IN_FLIGHT,
@@ -110,6 +134,19 @@ async def _leave(client: aiomqtt.Client) -> None:
     except BaseException:
         _abandon(client)
         raise
+    finally:
+        _seen(client)
+
+
+def _seen(client: aiomqtt.Client) -> None:
+    """aiomqtt 2.5 keeps an unexpected disconnection as the exception of a
+    future that only its message iterator reads; a client that only publishes
+    (the outbox) never does, and asyncio logs "Future exception was never
+    retrieved" when the client is collected. The loss was seen already, as
+    the MqttError that ended the session: mark it read."""
+    lost = getattr(client, "_disconnected", None)
+    if isinstance(lost, asyncio.Future) and lost.done() and not lost.cancelled():
+        lost.exception()
 
 
 def _abandon(client: aiomqtt.Client) -> None:
@@ -120,6 +157,7 @@ def _abandon(client: aiomqtt.Client) -> None:
     close = getattr(paho, "_sock_close", None)
     if callable(close):
         close()
+    _seen(client)
 
 
 def backoff(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
