@@ -169,3 +169,23 @@ def test_utilisation_when_the_hall_was_never_open_is_unknown_not_zero() -> None:
                           WorkingDays())
     (w01,) = rm.utilisation([], ["W01"], opened, at("20:00", sunday))
     assert (w01.open_minutes, w01.utilisation) == (0.0, None)
+
+
+_minute = st.integers(min_value=0, max_value=24 * 60 - 1)
+
+
+@given(st.lists(st.tuples(_minute, st.integers(min_value=0, max_value=600)), max_size=40),
+       _minute)
+def test_a_window_never_serves_more_than_the_hall_is_open(
+        calls: list[tuple[int, int]], now_minute: int) -> None:
+    day = datetime.combine(MONDAY, time(0), ZONE)
+    now = day + timedelta(minutes=now_minute)
+    opened = rm.open_time(rm.Period(MONDAY, MONDAY), SESSIONS, ZONE, now, WorkingDays())
+    servings = [rm.Serving("W01", day + timedelta(minutes=a),
+                           day + timedelta(minutes=a + n), "served") for a, n in calls]
+    (w,) = rm.utilisation(servings, ["W01"], opened, now)
+    assert 0 <= w.serving_minutes <= w.open_minutes
+    assert w.utilisation is None or 0 <= w.utilisation <= 1
+    busy = rm.merged((c.start, min(c.end or now, now)) for c in servings)
+    total = sum((b - a).total_seconds() for a, b in busy) / 60
+    assert w.serving_minutes + w.after_hours_minutes == pytest.approx(total, abs=0.11)

@@ -69,6 +69,8 @@ async def cells(page: Any, table: str) -> list[list[str]]:
 async def test_a_manager_reads_the_reports_and_downloads_a_csv(
         hall: HallUnderTest, page: Any, tmp_path: Path) -> None:
     await a_morning_with_devices(hall)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
     await page.goto(hall.client.base + "/reports")
     assert await page.title() == "统计报表 · 政务服务中心"
     await page.fill("#login-user", "manager")
@@ -115,6 +117,11 @@ async def test_a_manager_reads_the_reports_and_downloads_a_csv(
         ("3", "15.7", "20.0")
     total = next(r for r in rows if (r["service"], r["hour"]) == ("A01", "all"))
     assert (total["arrivals"], total["mean_wait_minutes"]) == ("4", "19.3")
+
+    # Nothing came from outside the hall (issue 7 point 5): the page, its
+    # files, the API and the download's own blob.
+    outside = [u for u in asked if not u.startswith((hall.client.base + "/", "blob:"))]
+    assert asked and not outside, outside
 
     # A 1080p wall screen shows the same.
     await page.set_viewport_size({"width": 1920, "height": 1080})
