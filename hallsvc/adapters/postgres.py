@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import asyncpg
 
 from hallsvc.errors import Unavailable
 from hallsvc.queue.model import TicketNumber
+
+log = logging.getLogger(__name__)
 
 
 class NumberTaken(Exception):
@@ -71,7 +74,9 @@ def _ticket(r: asyncpg.Record) -> TicketRow:
 
 
 # One template for every ticket verb: guarded update, event, optional outbox
-# row. $1 id, $2 hall, $3 allowed states, $4 event kind, $5 at, $6 window,
+# row, written `quiet`: the commit takes no NOTIFY lock, and
+# `Database._outbox_written` wakes the publisher after it (migration 007).
+# $1 id, $2 hall, $3 allowed states, $4 event kind, $5 at, $6 window,
 # $7 clerk, $8 detail (jsonb), $9 topic, $10 payload.
 _TRANSITION = """
 WITH t AS (
@@ -82,8 +87,8 @@ WITH t AS (
     INSERT INTO ticket_events (ticket_id, hall_id, kind, at, window_id, clerk, detail)
     SELECT id, $2, $4, $5, $6, $7, $8::jsonb FROM t
 ), o AS (
-    INSERT INTO outbox (hall_id, channel, topic, payload)
-    SELECT $2, 'mqtt', $9, $10 FROM t WHERE $9::text IS NOT NULL
+    INSERT INTO outbox (hall_id, channel, topic, payload, quiet)
+    SELECT $2, 'mqtt', $9, $10, true FROM t WHERE $9::text IS NOT NULL
 )
 SELECT * FROM t
 """
@@ -123,6 +128,9 @@ async def _reset(con: asyncpg.Connection) -> None:
 class Database:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._leases: set[asyncio.Event] = set()  # this process's outbox publishers
+        self._notifying: asyncio.Task[None] | None = None
+        self._notify_again = False
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 20) -> Database:
@@ -134,7 +142,38 @@ class Database:
         return cls(pool)
 
     async def close(self) -> None:
+        if self._notifying is not None:
+            self._notifying.cancel()
+            await asyncio.wait([self._notifying], timeout=5.0)
         await self._pool.close()
+
+    def _outbox_written(self) -> None:
+        """A verb committed a quiet outbox row (migration 007): wake this
+        process's publisher at once, and the others' with a NOTIFY of its own,
+        outside the verb's transaction. One NOTIFY at a time: verbs that
+        commit meanwhile share the next one, so a burst of 200 calls costs
+        two commits of the notify lock, not 200 one after the other."""
+        for woken in self._leases:
+            woken.set()
+        if self._notifying is not None:
+            self._notify_again = True
+            return
+        self._notifying = asyncio.get_running_loop().create_task(
+            self._notify(), name="outbox-notify")
+
+    async def _notify(self) -> None:
+        try:
+            while True:
+                self._notify_again = False
+                await self._pool.execute("SELECT pg_notify('hallsvc_outbox', '')")
+                if not self._notify_again:
+                    return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+            # The row is committed; another process's publisher finds it on
+            # its next look (at most a second later: OutboxLease.wait).
+            log.warning("outbox NOTIFY failed: %s", e)
+        finally:
+            self._notifying = None
 
     async def migrate(self) -> list[str]:
         """Apply the ordered migrations not yet applied; returns their names.
@@ -218,7 +257,11 @@ class Database:
         except asyncpg.UniqueViolationError as e:
             # tickets_one_called_per_window: this window already has someone.
             raise WindowBusy(window or "") from e
-        return _ticket(r) if r is not None else None
+        if r is None:
+            return None
+        if topic is not None:
+            self._outbox_written()
+        return _ticket(r)
 
     async def ticket(self, hall: str, ticket_id: int) -> TicketRow | None:
         r = await self._pool.fetchrow(
@@ -345,9 +388,11 @@ class Database:
             while not await con.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 await asyncio.sleep(1.0)
             await con.add_listener("hallsvc_outbox", on_notify)
+            self._leases.add(woken)
             try:
                 yield OutboxLease(con, hall, channel, woken)
             finally:
+                self._leases.discard(woken)
                 await con.remove_listener("hallsvc_outbox", on_notify)
                 await con.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
         finally:
