@@ -89,6 +89,11 @@ class Sessions:
         self._cache[digest] = (who, time.monotonic() + self.CACHE_SECONDS)
         return who
 
+    def remember(self, digest: bytes, who: Principal) -> None:
+        """A session just created here: its first requests need no lookup
+        (200 clerks logging in would otherwise each cost one on the first press)."""
+        self._cache[digest] = (who, time.monotonic() + self.CACHE_SECONDS)
+
     def forget(self, digest: bytes) -> None:
         """Drop a token from this process's cache (others drop it within a minute)."""
         self._cache.pop(digest, None)

@@ -81,10 +81,12 @@ async def login(hall: Hall, call: Call) -> s.LoginResponse:
         for digest in await hall.db.end_window_sessions(hall.cfg.hall.id, window, call.now):
             hall.sessions.forget(digest)
     token = auth.new_token()
+    digest = auth.token_digest(token)
     expires = call.now + timedelta(hours=SESSION_HOURS)
-    await hall.db.create_session(token_sha256=auth.token_digest(token), hall=hall.cfg.hall.id,
+    await hall.db.create_session(token_sha256=digest, hall=hall.cfg.hall.id,
                                  user=user.name, role=user.role.value, window=window,
                                  at=call.now, expires=expires)
+    hall.sessions.remember(digest, Principal(user.name, user.role, window))
     if window is not None:
         await hall.queue.login(window, user.name, call.now)
     return s.LoginResponse(token=token, user=user.name, role=user.role.value, window=window,
