@@ -30,6 +30,7 @@ from tests.device_kit import (
 sys.path.insert(0, str(REPO / "firmware-sim"))
 from board import HallBoard, WindowBoard
 from caller import VoiceCaller
+from pad import RatingPad
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,3 +117,57 @@ async def test_hallsvc_stopped_with_announcements_pending_says_them_after_restar
 
 async def _said(bus: DeviceBus, clock: Clock) -> bool:
     return bool(await bus.store.said_since(clock() - timedelta(minutes=1)))
+
+
+async def test_a_pads_question_outlives_a_hallsvc_restart(
+        make_hall: Callable[..., Any], hall_id: str) -> None:
+    """H8a: after a finish the pad asks; hallsvc restarts before the applicant
+    presses; the pad still asks, and the answer is taken, once."""
+    clock = Clock(shanghai(9, 9))
+    async with make_hall(clock=clock) as h:
+        url = h.servers.mqtt_url
+        await connected(h)
+        t1 = await h.client.login("clerk1", "W01")
+        t2 = await h.client.login("clerk2", "W02")
+        t3 = await h.client.login("clerk3", "W03")
+        await h.client.issue("A01")
+        await h.client.issue("A01")
+        await h.client.issue("B01")
+        for token, window in ((t1, "W01"), (t2, "W02"), (t3, "W03")):
+            await h.client.press(token, window, "call-next")
+            await h.client.press(token, window, "finish")
+        async with RatingPad(hall_id, "PAD-W01", url) as p1:
+            await p1.wait_for(lambda: p1.asking and p1.prompt["ticket"] == "A001")
+            asked = p1.prompt
+            await p1.press(4)  # W01's is answered before the restart; W03's is not
+            await until(lambda: _rated(h, 1), what="A001's rating recorded")
+
+    clock.advance(seconds=60)  # within the 180 s the pads ask for
+    async with make_hall(clock=clock) as h2:
+        await connected(h2)
+        async with RatingPad(hall_id, "PAD-W03", url) as p3, \
+                RatingPad(hall_id, "PAD-W01", url) as p1, \
+                RatingPad(hall_id, "PAD-W02", url) as p2:
+            await p3.wait_for(lambda: p3.asking and p3.prompt["ticket"] == "B001")
+            await p2.wait_for(lambda: p2.asking and p2.prompt["ticket"] == "A002")
+            await p1.wait_for(lambda: p1.prompt is not None)
+            assert not p1.asking  # rated already: not asked again
+            await p3.press(5)
+            await until(lambda: _rated(h2, 2), what="B001's rating recorded")
+            await p3.wait_for(lambda: p3.prompt is not None and not p3.asking)
+            assert not p3.errors
+    clock.advance(seconds=200)  # past A002's question's time: it is not asked again
+    async with make_hall(clock=clock) as h3:
+        await connected(h3)
+        async with RatingPad(hall_id, "PAD-W02", url) as p2:
+            await p2.wait_for(lambda: p2.prompt is not None)
+            assert not p2.asking
+    assert asked["request"].endswith("-A001")
+    await clear_retained(url, hall_id)
+
+
+async def _rated(h: Any, count: int) -> bool:
+    manager = await h.client.login("manager")
+    status, body = await h.client.call("GET", "/api/v1/devices/ratings", token=manager)
+    assert status == 200, body
+    return bool(body["count"] == count)

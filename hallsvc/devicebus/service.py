@@ -169,6 +169,9 @@ class DeviceBus:
         day = now.astimezone(self.cfg.zone).replace(hour=0, minute=0, second=0, microsecond=0)
         mon.restore(await self.store.open_alarms(),
                     await self.store.taps_between(day, day + timedelta(days=1)))
+        asked_since = now - hub.ask_for  # H8a: a pad's question outlives a restart
+        hub.restore_pads(await self.store.unrated_finishes(
+            asked_since, asked_since.astimezone(self.cfg.zone).date() - timedelta(days=1)))
         self._sent.clear()
         self._seq = (0, 0)
         self.hub, self.monitor = hub, mon

@@ -16,7 +16,7 @@ from hallsvc.adapters.postgres import Database, Records, Row, Statements
 from hallsvc.devices.announcements import Announcement
 from hallsvc.devices.attendance import Tap
 from hallsvc.devices.monitor import AlarmKind, OpenAlarm
-from hallsvc.devices.ratings import FollowUp, Rating
+from hallsvc.devices.ratings import FollowUp, Rating, Served
 
 SEQ_BLOCK = 1000  # device_seq's increment: nextval gives the first of 1000
 
@@ -155,6 +155,23 @@ class DeviceStore:
                     follow_up.opened_at, follow_up.due, [s.value for s in follow_up.steps],
                     follow_up.provisional)
         return True
+
+    async def unrated_finishes(self, since: datetime, first_day: date) -> list[Served]:
+        """H8a: per window, the last ticket finished there after `since`, if
+        nobody has rated it: what its pad was asking when the hub stopped
+        (the question is re-derived from the record, never kept in memory
+        only). `first_day`: the service day of `since` (the index's range)."""
+        rows = await self.sql.fetch(
+            "SELECT DISTINCT ON (t.window_id) t.number, t.service_day, t.window_id, t.clerk, "
+            "t.service_code, t.finished_at, t.phone IS NOT NULL AS real_name, "
+            "EXISTS (SELECT 1 FROM ratings r WHERE r.hall_id = t.hall_id "
+            "AND r.service_day = t.service_day AND r.ticket = t.number) AS rated "
+            "FROM tickets t WHERE t.hall_id = $1 AND t.service_day >= $2 "
+            "AND t.state = 'served' AND t.finished_at > $3 AND t.window_id IS NOT NULL "
+            "ORDER BY t.window_id, t.finished_at DESC", self.hall, first_day, since)
+        return [Served(r["number"], r["service_day"], r["window_id"], r["clerk"] or "",
+                       r["service_code"], r["finished_at"], real_name=r["real_name"])
+                for r in rows if not r["rated"]]
 
     async def ratings(self, first: date, last: date) -> list[Row]:
         return await self.sql.fetch(

@@ -322,6 +322,15 @@ class Hub:
             out += self._pad_prompt(pad.id, now)
         return out
 
+    def restore_pads(self, finishes: Iterable[Served]) -> None:
+        """H8a: the questions the pads were asking when the hub stopped,
+        re-derived from the record (the last unrated finish of each window):
+        asked from the finish, so they expire as they would have."""
+        for served in finishes:
+            for pad in self.registry.pads_of(served.window):
+                self.pads[pad.id] = PadAsk(request_for(served, pad.id, served.finished_at,
+                                                       ttl=self.ask_for))
+
     def _pad_prompt(self, pad: str, now: datetime) -> list[Send]:
         ask = self.pads.get(pad)
         topic = self._topic(DeviceKind.PAD, pad, Leaf.STATE)
