@@ -102,7 +102,7 @@ function renderCatalogue() {
       <button type="button" class="take" data-service="${hall.esc(s.code)}">
         <span class="svc-name">${hall.esc(s.name)}</span>
         <span class="svc-dept">${hall.esc(s.department)}</span>
-        <span class="svc-wait">${s.waiting == null ? "" : s.waiting ? `${s.waiting} 人等候` : "无需等候"}</span>
+        <span class="svc-wait">${s.waiting == null ? "" : s.waiting ? `${s.waiting} 人等候` : "暂无人等候"}</span>
       </button>
       <button type="button" class="guide-link" data-guide="${hall.esc(s.code)}"
         aria-label="${hall.esc(s.name)} 办事指南">办事指南</button>
