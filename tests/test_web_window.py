@@ -92,6 +92,16 @@ async def test_a_clerk_works_tickets_with_the_keyboard(hall: HallUnderTest, page
     await page.keyboard.press("1")
     await expect(page.locator("#cur-number")).to_have_text(re.compile(f"^({second}|{later})$"))
 
+    # H3: no logging out with a ticket in hand; after finishing, the window closes.
+    await page.get_by_role("button", name="退出登录").click()
+    await expect(page.locator("#result")).to_contain_text("当前号还在办理中，请先办结或过号")
+    await page.keyboard.press("4")
+    await expect(page.locator("#cur-number")).to_have_text("—")
+    await page.get_by_role("button", name="退出登录").click()
+    await expect(page.locator("#login-error")).to_have_text("已退出登录")
+    status, w = await hall.client.call("GET", "/api/v1/windows/W01", token=token)
+    assert status == 200 and (w["state"], w["clerk"]) == ("closed", None)
+
 
 async def test_refusals_are_said_in_chinese_and_skip_restore_transfer(
         hall: HallUnderTest, page: Any) -> None:

@@ -184,6 +184,7 @@ function buildVerbs() {
 
 async function refresh() {
   clearTimeout(W.timer);
+  if (!hall.token() || !win()) return;  // logged out meanwhile
   try {
     const v = await hall.api("GET", `/api/v1/windows/${encodeURIComponent(win())}/ahead`);
     W.skew = new Date(v.at).getTime() - Date.now();
@@ -193,7 +194,7 @@ async function refresh() {
     if (e.status === 401) { hall.setToken(null); showLogin(REFUSALS.unauthenticated); return; }
     say(refusal(e), "refused", e.code);
   }
-  W.timer = setTimeout(refresh, W.refreshMs);
+  if (hall.token()) W.timer = setTimeout(refresh, W.refreshMs);
 }
 
 function render(v) {
@@ -240,6 +241,7 @@ function tick() {
 
 async function refreshCases() {
   clearTimeout(W.casesTimer);
+  if (!hall.token() || !win()) return;  // logged out meanwhile
   const list = $("warnings");
   try {
     const w = encodeURIComponent(win());
@@ -261,7 +263,7 @@ async function refreshCases() {
     if (e.status === 401) return;  // refresh() sends the clerk to the login
     list.innerHTML = `<li class="muted">办件预警暂时读不到：${hall.esc(refusal(e))}</li>`;
   }
-  W.casesTimer = setTimeout(refreshCases, W.casesMs);
+  if (hall.token()) W.casesTimer = setTimeout(refreshCases, W.casesMs);
 }
 
 // -- the verbs -------------------------------------------------------------------------
