@@ -1,6 +1,7 @@
-"""Devices log in to the broker with their own credentials (issue 5 point 9),
+"""Devices log in to the broker with their own credentials (issue 5 point 9):
 on a Mosquitto set up exactly as docs/operations.md says (its ACL is read
-from that page): hallsvc and each device with a password of its own, nobody
+from that page), and on the embedded broker with `mqtt.passwd` in its state
+folder: hallsvc and each device with a password of its own, nobody
 anonymous, and a device kept to its own topics."""
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ sys.path.insert(0, str(REPO / "firmware-sim"))
 from board import WindowBoard
 from caller import VoiceCaller
 
-pytestmark = [pytest.mark.timeout(60),
-              pytest.mark.skipif(MOSQUITTO is None, reason="Mosquitto is not installed")]
+pytestmark = pytest.mark.timeout(60)
 PASSWORDS = {"hallsvc": "hallsvc-secret", "WB-W01": "wb-w01-secret",
              "CALLER-1": "caller-1-secret"}
 
@@ -80,10 +80,40 @@ def url(port: int, user: str | None = None, password: str | None = None) -> str:
     return f"mqtt://{who}127.0.0.1:{port}"
 
 
+@asynccontextmanager
+async def locked_embedded(directory: Path) -> AsyncIterator[tuple[str, int]]:
+    """The embedded broker with `mqtt.passwd` in its state folder: hallsvc's
+    URL (its own user, a new password at every start) and the port."""
+    from hallsvc.adapters.amqtt_broker import add_user
+    from hallsvc.adapters.embedded import EmbeddedPorts, embedded_servers
+
+    for user, password in PASSWORDS.items():
+        if user != "hallsvc":
+            await asyncio.to_thread(add_user, directory / "mqtt.passwd", user, password)
+    port = _free_port()
+    async with embedded_servers(directory, postgres=False, redis=False, mqtt=True,
+                                ports=EmbeddedPorts(0, 0, port)) as urls:
+        assert urls.mqtt_url and urls.mqtt_url.startswith("mqtt://hallsvc:")
+        yield urls.mqtt_url, port
+
+
+@asynccontextmanager
+async def locked_broker(kind: str, directory: Path) -> AsyncIterator[tuple[str, int]]:
+    if kind == "mosquitto":
+        async with locked_mosquitto(directory) as port:
+            yield url(port, "hallsvc"), port
+    else:
+        async with locked_embedded(directory) as got:
+            yield got
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "embedded"])
 async def test_devices_log_in_with_their_own_credentials_and_keep_to_their_topics(
-        servers: Servers, hall_id: str, tmp_path: Path) -> None:
-    async with locked_mosquitto(tmp_path) as port, \
-            hall_on(url(port, "hallsvc"), servers, hall_id, Clock(shanghai(9, 9))) as h:
+        servers: Servers, hall_id: str, tmp_path: Path, kind: str) -> None:
+    if kind == "mosquitto" and MOSQUITTO is None:
+        pytest.skip("Mosquitto is not installed")
+    async with locked_broker(kind, tmp_path) as (server_url, port), \
+            hall_on(server_url, servers, hall_id, Clock(shanghai(9, 9))) as h:
         bus = await connected(h)
         async with WindowBoard(hall_id, "WB-W01", url(port, "WB-W01")) as wb, \
                 VoiceCaller(hall_id, "CALLER-1", url(port, "CALLER-1"),

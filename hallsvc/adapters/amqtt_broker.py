@@ -150,9 +150,33 @@ async def serve(config: dict[str, Any]) -> None:
         await broker.shutdown()
 
 
+def add_user(users_file: Path, user: str, password: str) -> None:
+    """A broker user (a device: its id) in the state folder's `mqtt.passwd`,
+    argon2-hashed as amqtt's FileAuthPlugin reads it; an existing line of
+    the user is replaced."""
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    lines = users_file.read_text(encoding="utf-8").splitlines() if users_file.exists() else []
+    lines = [ln for ln in lines if ln.split(":", 1)[0] != user]
+    users_file.touch(mode=0o600)
+    users_file.write_text("\n".join([*lines, f"{user}:{Argon2Hasher().hash(password)}"]) + "\n",
+                          encoding="utf-8")
+
+
+USAGE = """usage: python -m hallsvc.adapters.amqtt_broker CONFIG.json
+       python -m hallsvc.adapters.amqtt_broker passwd STATE/mqtt.passwd USER  (password on stdin)"""
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "passwd":
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("no password on stdin", file=sys.stderr)
+            return 2
+        add_user(Path(argv[1]), argv[2], password)
+        return 0
     if len(argv) != 1:
-        print("usage: python -m hallsvc.adapters.amqtt_broker CONFIG.json", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))  # amqtt's config, as JSON
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(name)s %(levelname)s "

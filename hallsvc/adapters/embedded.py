@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import pwd
+import secrets
 import shlex
 import socket
 import stat
@@ -114,6 +115,7 @@ async def _answers(port: int, request: bytes, expected: bytes, goodbye: bytes = 
 _PROBE_BODY = b"\x00\x04MQTT\x04\x02\x00\x0a\x00\x0dhallsvc-probe"  # 3.1.1, clean session
 MQTT_CONNECT = bytes([0x10, len(_PROBE_BODY)]) + _PROBE_BODY
 MQTT_CONNACK_OK = b"\x20\x02\x00\x00"
+MQTT_CONNACK_REFUSED = b"\x20\x02\x00\x05"  # not authorized: up, and checking who comes
 MQTT_DISCONNECT = b"\xe0\x00"
 
 
@@ -168,18 +170,77 @@ def _valkey(state_dir: Path, port: int) -> _Child:
                   lambda p: _answers(p, b"PING\r\n", b"+PONG\r\n"))
 
 
-def _amqtt(state_dir: Path, port: int) -> _Child:
-    # amqtt's own defaults bind 0.0.0.0 and load logging and $SYS plugins: name the one
-    # listener and the one plugin we need (with no auth plugin every CONNECT is refused).
-    config = state_dir / "amqtt.json"
-    config.write_text(json.dumps({
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {
-            "allow_anonymous": True}}}, indent=2), encoding="utf-8")
-    # amqtt with two repairs, on uvloop (hallsvc/adapters/amqtt_broker.py: issue 5's speed).
-    argv = [sys.executable, "-m", "hallsvc.adapters.amqtt_broker", str(config)]
-    return _Child("MQTT (amqtt)", port, argv, state_dir / "mqtt.log",
-                  lambda p: _answers(p, MQTT_CONNECT, MQTT_CONNACK_OK, MQTT_DISCONNECT))
+MQTT_USERS = "mqtt.passwd"  # in the state folder: the devices' broker users (argon2)
+SERVER_USER = "hallsvc"
+# Issue 5 point 9, as docs/operations.md's Mosquitto ACL: a device writes and
+# reads only its own topics (%u = its user name = its device id).
+_DEVICE_WRITES = ("online", "spoken", "reading", "clock", "rating")
+_DEVICE_READS = ("state", "say", "error")
+
+
+def device_acl(users: list[str]) -> dict[str, dict[str, list[str]]]:
+    """amqtt's publish and subscribe ACLs for these users; hallsvc may use the
+    whole tree."""
+    publish = {SERVER_USER: ["hallsvc/#"]}
+    subscribe = {SERVER_USER: ["hallsvc/#"]}
+    for u in users:
+        if u != SERVER_USER:
+            publish[u] = [f"hallsvc/+/dev/+/{u}/{leaf}" for leaf in _DEVICE_WRITES]
+            subscribe[u] = [*(f"hallsvc/+/dev/+/{u}/{leaf}" for leaf in _DEVICE_READS),
+                            "hallsvc/+/server/online", "hallsvc/+/calls"]
+    # amqtt 0.12.1 reads its Config dataclass: `acl` is the subscribe ACL.
+    return {"publish_acl": publish, "acl": subscribe}
+
+
+def _broker_users(state_dir: Path) -> tuple[list[str], str] | None:
+    """With `mqtt.passwd` in the state folder (made by `python -m
+    hallsvc.adapters.amqtt_broker passwd`): its users, and the password of
+    hallsvc's own user, new at every start (kept nowhere but in the URL)."""
+    users_file = state_dir / MQTT_USERS
+    if not users_file.exists():
+        return None
+    from pwdlib.hashers.argon2 import Argon2Hasher  # amqtt's own dependency
+
+    lines = [ln.strip() for ln in users_file.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#") and ":" in ln
+             and ln.split(":", 1)[0] != SERVER_USER]
+    secret = secrets.token_urlsafe(18)
+    broker_file = state_dir / "mqtt-broker.passwd"
+    broker_file.touch(mode=0o600)
+    broker_file.write_text("\n".join([*lines, f"{SERVER_USER}:{Argon2Hasher().hash(secret)}"])
+                           + "\n", encoding="utf-8")
+    return [ln.split(":", 1)[0] for ln in lines], secret
+
+
+class _Amqtt(_Child):
+    def __init__(self, state_dir: Path, port: int) -> None:
+        # amqtt's own defaults bind 0.0.0.0 and load logging and $SYS plugins: name the
+        # one listener and the plugins we need (with no auth plugin every CONNECT is
+        # refused).
+        plugins: dict[str, Any] = {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+        self.credentials = ""  # user:password@ of hallsvc's URL
+        users = _broker_users(state_dir)
+        if users is not None:  # issue 5 point 9: every client logs in as itself
+            names, secret = users
+            self.credentials = f"{SERVER_USER}:{secret}@"
+            plugins = {"amqtt.plugins.authentication.FileAuthPlugin": {
+                "password_file": str(state_dir / "mqtt-broker.passwd")},
+                "amqtt.plugins.topic_checking.TopicAccessControlListPlugin": device_acl(names)}
+        config = state_dir / "amqtt.json"
+        config.write_text(json.dumps({
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": plugins}, indent=2), encoding="utf-8")
+        # amqtt with two repairs, on uvloop (hallsvc/adapters/amqtt_broker.py: issue 5).
+        argv = [sys.executable, "-m", "hallsvc.adapters.amqtt_broker", str(config)]
+        super().__init__("MQTT (amqtt)", port, argv, state_dir / "mqtt.log",
+                         lambda p: _answers(p, MQTT_CONNECT, MQTT_CONNACK_OK,
+                                            MQTT_DISCONNECT) if users is None
+                         else _answers(p, MQTT_CONNECT, MQTT_CONNACK_REFUSED))
+
+
+def _credentials(servers: list[_Postgres | _Child]) -> str:
+    return next((s.credentials for s in servers if isinstance(s, _Amqtt)), "")
 
 
 def _system_user(name: str) -> pwd.struct_passwd:
@@ -364,7 +425,7 @@ def _servers(state_dir: Path, postgres: bool, redis: bool, mqtt: bool,
     state_dir.mkdir(parents=True, exist_ok=True)
     return [*([_Postgres(state_dir, ports.postgres)] if postgres else []),
             *([_valkey(state_dir, ports.redis)] if redis else []),
-            *([_amqtt(state_dir, ports.mqtt)] if mqtt else [])]
+            *([_Amqtt(state_dir, ports.mqtt)] if mqtt else [])]
 
 
 @contextlib.asynccontextmanager
@@ -401,5 +462,5 @@ async def embedded_servers(state_dir: Path, *, postgres: bool = True, redis: boo
             database_url=(f"postgresql://postgres@127.0.0.1:{ports.postgres}/{DATABASE}"
                           if postgres else None),
             redis_url=f"redis://127.0.0.1:{ports.redis}/0" if redis else None,
-            mqtt_url=f"mqtt://127.0.0.1:{ports.mqtt}" if mqtt else None,
+            mqtt_url=f"mqtt://{_credentials(servers)}127.0.0.1:{ports.mqtt}" if mqtt else None,
         )
