@@ -81,7 +81,7 @@ def _ticket(r: asyncpg.Record) -> TicketRow:
 _TRANSITION = """
 WITH t AS (
     UPDATE tickets SET {sets}
-    WHERE id = $1 AND hall_id = $2 AND state = ANY($3::text[]) {guard}
+    WHERE id = {target} AND hall_id = $2 AND state = ANY($3::text[]) {guard}
     RETURNING {columns}
 ), e AS (
     INSERT INTO ticket_events (ticket_id, hall_id, kind, at, window_id, clerk, detail)
@@ -112,7 +112,16 @@ _VERBS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
                  "called_at = NULL, recalls = 0", _AT_WINDOW),
 }
 _SQL = {
-    verb: _TRANSITION.format(sets=sets, guard=guard, columns=_TICKET_COLUMNS)
+    verb: _TRANSITION.format(target="$1", sets=sets, guard=guard, columns=_TICKET_COLUMNS)
+    for verb, (_, _, sets, guard) in _VERBS.items()
+}
+# The same, for "the ticket this window is serving" ($1 is NULL): found by
+# tickets_one_called_per_window in the same statement, so that a finish needs
+# no read of the window's hot state first.
+_SERVING = ("(SELECT s.id FROM tickets s WHERE s.hall_id = $2 AND s.window_id = $6 "
+            "AND s.state = 'called' AND $1::bigint IS NULL)")
+_SQL_SERVING = {
+    verb: _TRANSITION.format(target=_SERVING, sets=sets, guard=guard, columns=_TICKET_COLUMNS)
     for verb, (_, _, sets, guard) in _VERBS.items()
 }
 
@@ -243,17 +252,18 @@ class Database:
         return int(top or 0)
 
     async def transition(
-        self, verb: str, ticket_id: int, *, hall: str, at: datetime, window: str | None,
+        self, verb: str, ticket_id: int | None, *, hall: str, at: datetime, window: str | None,
         clerk: str | None, detail: dict[str, Any] | None = None,
         topic: str | None = None, payload: bytes | None = None,
     ) -> TicketRow | None:
         """Apply a verb if the ticket is in a state that allows it; None if not
-        (someone else got there first, or the ticket moved on)."""
+        (someone else got there first, or the ticket moved on). `ticket_id`
+        None: the ticket `window` is serving, if any."""
         kind, states, _, _ = _VERBS[verb]
         try:
-            r = await self._pool.fetchrow(
-                _SQL[verb], ticket_id, hall, list(states), kind, at, window, clerk,
-                json.dumps(detail or {}), topic, payload)
+            sql = (_SQL if ticket_id is not None else _SQL_SERVING)[verb]
+            r = await self._pool.fetchrow(sql, ticket_id, hall, list(states), kind, at, window,
+                                          clerk, json.dumps(detail or {}), topic, payload)
         except asyncpg.UniqueViolationError as e:
             # tickets_one_called_per_window: this window already has someone.
             raise WindowBusy(window or "") from e
