@@ -242,7 +242,8 @@ async def compose_times(env: Env, hall: BenchHall) -> tuple[float, float, float]
     from hallsvc.config import load_hall_file
     from hallsvc.devices.registry import Registry
     from hallsvc.hours import service_day
-    from hallsvc.web.dashboard import DashboardReader, compose
+    from hallsvc.web.dashboard import compose
+    from hallsvc.web.dashboard_store import DashboardReader
 
     cfg = load_hall_file(str(hall.path))
     db = await Database.connect(env.database_url)

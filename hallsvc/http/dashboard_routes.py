@@ -20,8 +20,8 @@ from hallsvc.devices.registry import Registry
 from hallsvc.http.api import Call
 from hallsvc.http.dashboard_schemas import DashboardView
 from hallsvc.http.routes import api
-from hallsvc.web.dashboard import DashboardReader
 from hallsvc.web.dashboard_feed import DashboardFeed, FeedClosed
+from hallsvc.web.dashboard_store import DashboardReader
 
 if TYPE_CHECKING:
     from hallsvc.http.app import Hall

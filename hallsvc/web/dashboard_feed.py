@@ -27,7 +27,8 @@ import msgspec
 
 from hallsvc.hours import service_day
 from hallsvc.http.dashboard_schemas import DashboardView
-from hallsvc.web.dashboard import DashboardReader, Slow, compose
+from hallsvc.web.dashboard import Slow, compose
+from hallsvc.web.dashboard_store import DashboardReader
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
