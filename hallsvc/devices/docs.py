@@ -114,8 +114,12 @@ def type_text(t: msgspec.inspect.Type) -> str:
     i = msgspec.inspect
     if isinstance(t, i.IntType | i.FloatType):
         name = "int" if isinstance(t, i.IntType) else "float"
-        bounds = [f"≥ {t.ge}" if t.ge is not None else "",
-                  f"≤ {t.le}" if t.le is not None else ""]
+        # A float's bounds as floats: typing caches Annotated[float, Meta(ge=0)]
+        # and Meta(ge=0.0) as one (they compare equal), so which one a module
+        # gets depends on what was imported before it.
+        cast = int if isinstance(t, i.IntType) else float
+        bounds = [f"≥ {cast(t.ge)}" if t.ge is not None else "",
+                  f"≤ {cast(t.le)}" if t.le is not None else ""]
         return " ".join([name, *(b for b in bounds if b)])
     if isinstance(t, i.StrType):
         length = ""
