@@ -176,3 +176,23 @@ async def test_a_call_made_at_another_process_shows_on_this_ones_feed(
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
                 r.close()
+
+
+async def test_hallsvc_stops_at_once_with_dashboards_listening(
+        make_hall: Callable[..., Any]) -> None:
+    """The feed ends its streams at shutdown: aiohttp would otherwise wait
+    60 s for them. The composer task stops with them (no task is left)."""
+    async with aiohttp.ClientSession() as s:
+        seen: list[dict[str, Any]] = []
+        async with make_hall() as h:
+            manager = await h.client.login("manager")
+            r = await s.get(h.client.base + "/api/v1/dashboard/feed",
+                            headers={"Authorization": f"Bearer {manager}"})
+            reader = asyncio.create_task(_read_events(r, seen))
+            await _until(lambda: bool(seen), 2.0)
+            loop = asyncio.get_running_loop()
+            stopping = loop.time()
+        assert loop.time() - stopping < 10.0
+        async with asyncio.timeout(2.0):
+            await reader  # the stream ended: the server closed it
+        r.close()
