@@ -97,3 +97,25 @@ def _shown_ticket(h: HallUnderTest, board: str) -> str | None:
         if f"/window_board/{board}/" in topic:
             return getattr(state, "ticket", None)
     return None
+
+
+async def test_a_narrow_board_gets_rows_that_fit_counting_chinese_characters_double(
+        make_hall: Callable[..., Any], hall_id: str) -> None:
+    """Issue 5 point 2: an 8-cell board over the proxy window. "9号综合代理窗口"
+    takes 1 + 6 × 2 = 13 cells: cut to 7 cells and an ellipsis; "请E001号"
+    takes 2 + 4 + 2 = 8: it fits as it is."""
+    devices = [{"id": "WB-W09", "kind": "window_board", "window": "W09", "width": 8,
+                "rows": 2}, {"id": "CALLER-1", "kind": "caller"}]
+    async with make_hall(devices=devices) as h:
+        url = h.servers.mqtt_url
+        await connected(h)
+        async with WindowBoard(hall_id, "WB-W09", url, width=8) as wb:
+            token = await h.client.login("clerk1", "W09")
+            await h.client.issue("E01")
+            await h.client.press(token, "W09", "call-next")
+            await wb.wait_for(lambda: wb.ticket == "E001")
+            assert wb.shown is not None
+            assert [(line["text"], line["roll"]) for line in wb.shown["lines"]] == \
+                [("9号综合…", False), ("请E001号", False)]
+            assert wb.rows_text() == ["9号综合…", "请E001号"]
+    await clear_retained(url, hall_id)
