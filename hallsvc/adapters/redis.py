@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
+from importlib import resources
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -39,129 +40,11 @@ from redis.exceptions import NoScriptError, RedisError
 from hallsvc.errors import Unavailable
 from hallsvc.queue.model import Priority, TicketNumber, WaitingTicket, WindowState
 
-# KEYS: ready, the ticket's queue, the service's other priority queues…
-# Returns how many go before it: those ahead in its queue and (Q4) every
-# priority ticket of the service waiting in another class.
-_ENQUEUE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-local ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[1])
-for i = 3, #KEYS do ahead = ahead + redis.call('ZCARD', KEYS[i]) end
-return ahead
-"""
 
-# KEYS: ready, line counter, session counter, hall order counter[, idempotency key]
-# ARGV: cap (0 = none), fresh (1: never reuse the key's number), ttl seconds
-# Returns {number, order}, -1 (no hot state) or -2 (Q8: the session's cap reached).
-_NUMBER = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if KEYS[5] and ARGV[2] == '0' then
-  local seen = redis.call('GET', KEYS[5])
-  if seen then
-    local sep = string.find(seen, ':')
-    return {tonumber(string.sub(seen, 1, sep - 1)), tonumber(string.sub(seen, sep + 1))}
-  end
-end
-local cap = tonumber(ARGV[1])
-if cap > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= cap then return -2 end
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-local n = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-local o = redis.call('INCR', KEYS[4])
-redis.call('EXPIRE', KEYS[4], ARGV[3])
-if KEYS[5] then redis.call('SET', KEYS[5], n .. ':' .. o, 'EX', ARGV[3]) end
-return {n, o}
-"""
-
-# KEYS: a counter.  ARGV: value from the record, ttl. Never lowers a counter:
-# numbers handed out after the record was read stay handed out.
-_RAISE = """
-if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-end
-"""
-
-# KEYS: ready, window hash, queues…  ARGV: k (heads per queue)
-_SNAPSHOT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local w = redis.call('HMGET', KEYS[2], 'state', 'clerk', 'current')
-local out = {w[1] or 'closed', w[2] or '', w[3] or ''}
-local k = tonumber(ARGV[1])
-for i = 3, #KEYS do
-  out[#out + 1] = redis.call('ZCARD', KEYS[i])
-  if k > 0 then out[#out + 1] = redis.call('ZRANGE', KEYS[i], 0, k - 1)
-  else out[#out + 1] = {} end  -- k = 0: lengths only (ZRANGE 0 -1 would be all)
-end
-return out
-"""
-
-# KEYS: ready, window hash, queue. Takes the head of the queue the policy
-# chose, in the same step that marks the window busy: returns the member, or
-# a code. If another window took the chosen head a moment ago, this is the
-# next in the same line (same service and class: as eligible, and first in
-# line now); insisting on the chosen one would make every busy window retry.
-_CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local w = redis.call('HMGET', KEYS[2], 'state', 'current')
-if w[1] ~= 'open' then return -2 end
-if w[2] and w[2] ~= '' then return -3 end
-local head = redis.call('ZPOPMIN', KEYS[3])
-if #head == 0 then return 0 end
-redis.call('HSET', KEYS[2], 'current', head[1])
-return head[1]
-"""
-
-# KEYS: ready, svc_ms, the queues (services × classes), the window hashes.
-# ARGV: how many queues. One script, one reply: a pipeline of 250 commands
-# cost the server more CPU than the tickets it was read for.
-# Returns {length of each queue…, {service, ms, …}, {state, serving (0/1)} per window}.
-_LOAD = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local nq = tonumber(ARGV[1])
-local out = {}
-for i = 3, 2 + nq do out[#out + 1] = redis.call('ZCARD', KEYS[i]) end
-out[#out + 1] = redis.call('HGETALL', KEYS[2])
-for i = 3 + nq, #KEYS do
-  local w = redis.call('HMGET', KEYS[i], 'state', 'current')
-  out[#out + 1] = w[1] or ''
-  out[#out + 1] = (w[2] and w[2] ~= '') and 1 or 0
-end
-return out
-"""
-
-# KEYS: svc_ms.  ARGV: service, this service's time (ms), weight of the new one.
-_SERVICE_TIME = """
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
-local x = tonumber(ARGV[2])
-if old then x = old + tonumber(ARGV[3]) * (x - old) end
-x = math.floor(x + 0.5)
-redis.call('HSET', KEYS[1], ARGV[1], x)
-return x
-"""
-
-# KEYS: window hash, svc_ms.  ARGV: ticket id, service, its service time (ms),
-# weight. A finish: the window serves nobody now (if it was that ticket), and
-# the service's moving average takes the time in; returns the new average.
-_FINISHED = """
-local cur = redis.call('HGET', KEYS[1], 'current')
-if cur and string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
-  redis.call('HSET', KEYS[1], 'current', '')
-end
-local old = tonumber(redis.call('HGET', KEYS[2], ARGV[2]))
-local x = tonumber(ARGV[3])
-if old then x = old + tonumber(ARGV[4]) * (x - old) end
-x = math.floor(x + 0.5)
-redis.call('HSET', KEYS[2], ARGV[2], x)
-return x
-"""
-
-# KEYS: window hash.  ARGV: member expected as current ('' = any)
-_RELEASE = """
-local cur = redis.call('HGET', KEYS[1], 'current')
-if ARGV[1] == '' or cur == ARGV[1] then redis.call('HSET', KEYS[1], 'current', '') return 1 end
-return 0
-"""
+def _lua(name: str) -> str:
+    """A script of this package (`hallsvc/adapters/<name>.lua`): each says
+    its KEYS, ARGV and answers at its top."""
+    return resources.files("hallsvc.adapters").joinpath(f"{name}.lua").read_text("utf-8")
 
 
 _COUNTER_TTL = 3 * 24 * 3600  # numbering restarts daily (Q1); keep a day's keys a while
@@ -255,15 +138,15 @@ class HotState:
     def __init__(self, client: aioredis.Redis, hall: str) -> None:
         self._r = client
         self._p = f"hs:{{{hall}}}:"
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._snapshot = client.register_script(_SNAPSHOT)
-        self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
-        self._number = client.register_script(_NUMBER)
-        self._raise = client.register_script(_RAISE)
-        self._service_time = client.register_script(_SERVICE_TIME)
-        self._load = client.register_script(_LOAD)
-        self._finished = client.register_script(_FINISHED)
+        self._enqueue = client.register_script(_lua("enqueue"))
+        self._snapshot = client.register_script(_lua("snapshot"))
+        self._claim = client.register_script(_lua("claim"))
+        self._release = client.register_script(_lua("release"))
+        self._number = client.register_script(_lua("number"))
+        self._raise = client.register_script(_lua("raise"))
+        self._service_time = client.register_script(_lua("service_time"))
+        self._load = client.register_script(_lua("load"))
+        self._finished = client.register_script(_lua("finished"))
         self._batch: list[_Call] = []  # scripts asked for in this turn of the loop
         self._sending: set[asyncio.Task[None]] = set()
 
