@@ -6,6 +6,7 @@ would check, in JSON, CSV and SVG."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import sys
@@ -189,8 +190,10 @@ async def test_ratings_from_the_pads_and_scores_from_the_reader(
             async def both() -> Any:
                 r = await get(h, "/api/v1/reports/ratings", manager)
                 s = await get(h, "/api/v1/reports/scores", manager)
-                done = r["count"] == 2 and any(d["kind"] == "late" for c in s["clerks"]
-                                               if c["staff"] == "clerk2" for d in c["deductions"])
+                c = {x["staff"]: x["deductions"] for x in s["clerks"]}
+                # both taps on record: clerk2 late, clerk1 in on time
+                done = r["count"] == 2 and [d["kind"] for d in c["clerk2"]] == ["late"] \
+                    and not c["clerk1"]
                 return (r, s) if done else None
             ratings, scores = await until(both)
         await clear_retained(url, hall_id)
@@ -267,3 +270,27 @@ async def test_a_transfer_and_a_restore_count_each_call_at_its_window(
            for w in r["windows"]}
     assert use["W01"] == (3, 1, 3 + 1 + 10, 90.0)  # to the transfer, to the skip, to finish
     assert use["W03"] == (1, 1, 10.0, 90.0)
+
+
+async def test_the_pages_four_ticket_requests_share_one_reading(
+        hall: HallUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hallsvc.http import report_routes
+
+    readings = 0
+    real = report_routes._ticket_report
+
+    async def counted(*args: Any) -> Any:
+        nonlocal readings
+        readings += 1
+        return await real(*args)
+
+    monkeypatch.setattr(report_routes, "_ticket_report", counted)
+    await a_morning(hall)
+    manager = await hall.client.login("manager")
+    paths = ["tickets", "arrivals.svg", "waits.svg", "utilisation.svg"]
+    got = await asyncio.gather(*(text_of(hall, f"/api/v1/reports/{p}", manager) for p in paths))
+    assert [status for status, _, _ in got] == [200] * 4 and readings == 1
+    hall.clock.advance(minutes=1)  # nothing is kept once it is done: the next one reads again
+    assert (await get(hall, "/api/v1/reports/tickets", manager))["windows"][0]["open_minutes"] \
+        == 121.0
+    assert readings == 2

@@ -54,8 +54,9 @@ async def a_morning_with_devices(h: HallUnderTest) -> None:
         async def recorded() -> bool:
             r = await get(h, "/api/v1/reports/ratings", manager)
             s = await get(h, "/api/v1/reports/scores", manager)
-            return r["count"] == 1 and any(d["kind"] == "late" for c in s["clerks"]
-                                           for d in c["deductions"] if c["staff"] == "clerk2")
+            c = {x["staff"]: x["deductions"] for x in s["clerks"]}
+            return r["count"] == 1 and [d["kind"] for d in c["clerk2"]] == ["late"] \
+                and not c["clerk1"]
         await until(recorded)
     await clear_retained(url, hall_id)
 

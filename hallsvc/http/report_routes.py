@@ -10,7 +10,9 @@ a malformed date or one longer than 92 days is a 400 naming the field."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -85,15 +87,15 @@ def _waits(name: str, s: rm.ServiceHours) -> rs.ServiceWaits:
                 for h, w in s.hourly.items()])
 
 
-async def ticket_report(hall: Hall, p: rm.Period, call: Call) -> rs.TicketReport:
+async def _ticket_report(hall: Hall, p: rm.Period, now: datetime) -> rs.TicketReport:
     cfg, store = hall.cfg, _store(hall)
     arrivals, servings = await store.tickets(p)
     hours = rm.shown_hours(cfg.sessions, {a.hour for a in arrivals})
     services = [s for s in rm.arrivals_by_hour(arrivals, [s.code for s in cfg.services], hours)
                 if s.total.arrivals]
-    opened = rm.open_time(p, cfg.sessions, cfg.zone, call.now, _working_days(hall),
+    opened = rm.open_time(p, cfg.sessions, cfg.zone, now, _working_days(hall),
                           {s.start.astimezone(cfg.zone).date() for s in servings})
-    used = rm.utilisation(servings, [w.id for w in cfg.windows], opened, call.now)
+    used = rm.utilisation(servings, [w.id for w in cfg.windows], opened, now)
 
     def service_name(code: str) -> str:
         s = cfg.service_by_code.get(code)
@@ -110,6 +112,29 @@ async def ticket_report(hall: Hall, p: rm.Period, call: Call) -> rs.TicketReport
             calls=u.calls, served=u.served, open_minutes=u.open_minutes,
             serving_minutes=u.serving_minutes, after_hours_minutes=u.after_hours_minutes,
             utilisation=u.utilisation) for u in used])
+
+
+# The reports page asks for the ticket report four times at once (its JSON
+# and three charts): requests for the same hall, period and second share one
+# reading while it runs (nothing is kept once it is done).
+_running: dict[tuple[int, date, date, datetime], asyncio.Task[rs.TicketReport]] = {}
+
+
+async def ticket_report(hall: Hall, p: rm.Period, call: Call) -> rs.TicketReport:
+    key = (id(hall), p.first, p.last, call.now.replace(microsecond=0))
+    task = _running.get(key)
+    if task is None:
+        task = asyncio.create_task(_ticket_report(hall, p, call.now),
+                                   name=f"ticket-report-{p.first}-{p.last}")
+        _running[key] = task
+        task.add_done_callback(lambda t: _done(key, t))
+    return await asyncio.shield(task)  # one caller gone does not cancel the others'
+
+
+def _done(key: tuple[int, date, date, datetime], task: asyncio.Task[rs.TicketReport]) -> None:
+    _running.pop(key, None)
+    if not task.cancelled():
+        task.exception()  # seen by its callers; marked retrieved if they all left
 
 
 @_op("tickets", "Arrivals and waits (mean, p95) per service and hour; window utilisation",
