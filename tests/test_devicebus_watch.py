@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, HallUnderTest
-from tests.device_kit import alarms, clear_retained, connected, get, ms, shanghai, until
+from tests.device_kit import (
+    alarms,
+    bus_of,
+    clear_retained,
+    connected,
+    get,
+    ms,
+    shanghai,
+    until,
+)
 
 sys.path.insert(0, str(REPO / "firmware-sim"))
 from pad import RatingPad
@@ -93,6 +102,45 @@ async def test_attendance_finds_lateness_and_scores_it(
         # Nobody by 10:00: an hour or more away is half a day absent (H4: 旷工半天).
         assert [f["kind"] for f in clerks["clerk3"]["findings"]] == ["absent_half_day"]
         await clear_retained(h.servers.mqtt_url, hall_id)
+
+
+async def test_an_open_window_whose_clerk_clocked_out_is_an_alarm_until_someone_is_back(
+        make_hall: Callable[..., Any], hall_id: str) -> None:
+    """H2: while the hall is open, an open window must stay staffed; a clerk
+    who clocks out without a hand-over leaves it empty: an alarm after the
+    grace, cleared when a clerk is there again."""
+    rules = {"unstaffed_grace_seconds": 60, "staffed_windows": ["W01"]}
+    async with make_hall(device_bus=rules) as h:
+        await connected(h)
+        manager = await h.client.login("manager")
+        await h.client.login("clerk1", "W01")  # W01 open, Monday 09:00
+        async with AttendanceReader(hall_id, "READER-1", h.servers.mqtt_url) as reader:
+            await reader.clock("clerk1", "in", at_ms=ms(h.clock()))
+            # The hub looks once a second: it has seen W01 staffed.
+            await until(lambda: _watched(h, "W01") is False, what="W01 staffed")
+            h.clock.advance(minutes=5)
+            await reader.clock("clerk1", "out", at_ms=ms(h.clock()))
+            await until(lambda: _watched(h, "W01"), what="W01 seen empty")
+            assert await alarms(h, manager, "unstaffed") == []  # within the grace
+            h.clock.advance(seconds=61)
+            raised = await until(lambda: alarms(h, manager, "unstaffed"), timeout=5)
+            assert [a["subject"] for a in raised] == ["W01"]
+            await reader.clock("clerk1", "in", at_ms=ms(h.clock()))
+            await until(lambda: _none_open(h, manager), timeout=5,
+                        what="the alarm cleared when the clerk is back")
+        await clear_retained(h.servers.mqtt_url, hall_id)
+
+
+def _watched(h: HallUnderTest, window: str) -> bool | None:
+    """Whether the hub's last check found `window` empty (None: no check yet)."""
+    mon = bus_of(h).monitor
+    if mon is None or mon.checked_at != h.clock():
+        return None
+    return window in mon.unstaffed.since
+
+
+async def _none_open(h: HallUnderTest, token: str) -> bool:
+    return await alarms(h, token, "unstaffed") == []
 
 
 async def _attendance(h: HallUnderTest, token: str) -> Any:
