@@ -149,8 +149,10 @@ M = 10 * MIN  # mean service time in the loads below
      (3 - 1 + RESIDUAL) * 10 / 2),
     ("the shared window's other queue goes first", t(1, "A01", 0),
      hall({"A01": 0, "A02": 4}, (W1, W2)), None, (4 * 10) / 2 + RESIDUAL * 10),
-    ("Q9: the proxy helps a swamped queue", t(1, "B01", 0), hall({"B01": 12, "E01": 0}),
-     None, (12 * 10) / 2 + RESIDUAL * 10 / 2),
+    ("Q9: the proxy helps a swamped queue", t(1, "B01", 0),
+     hall({"B01": 12, "E01": 0}, mean_min=6), None, (12 * 6) / 2 + RESIDUAL * 6 / 2),
+    ("Q3: not far past the anti-starvation bound", t(1, "B01", 0), hall({"B01": 12, "E01": 0}),
+     None, 45 + RESIDUAL * 10 / 2),
     ("Q4: a priority ticket counts the priority ones", t(1, "B01", 0, U),
      HallLoad({"B01": ServiceLoad(8, 1, M)}, (B1,), frozenset({"W05"})), None,
      (1 + RESIDUAL) * 10),
@@ -165,8 +167,8 @@ def test_estimated_wait(what: str, ticket: WaitingTicket, load: HallLoad, ahead:
 
 
 def test_the_estimate_follows_the_live_rate() -> None:
-    slow = hall({"B01": 3}, mean_min=20)
-    fast = hall({"B01": 3}, mean_min=5)
+    slow = hall({"B01": 3}, mean_min=12)
+    fast = hall({"B01": 3}, mean_min=3)
     ticket = t(1, "B01", 0)
     assert estimate_wait_ms(ticket, slow, NOW_MS) == 4 * estimate_wait_ms(ticket, fast, NOW_MS)
 

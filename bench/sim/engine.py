@@ -72,6 +72,7 @@ class _Window:
     since: int = 0
     pause_due: int = 0  # ms of pause owed once the current person is done
     busy_ms: int = 0
+    serving: tuple[str, int] = ("", 0)  # service, called at (epoch ms): Q1's time left
 
 
 @dataclass
@@ -123,7 +124,8 @@ class _Hall:
                         for s in self.day.services}
             self.load = HallLoad(
                 services, tuple(w.view for w in windows.values()),
-                frozenset(i for i, w in windows.items() if w.state == "busy"))
+                frozenset(i for i, w in windows.items() if w.state == "busy"),
+                {i: w.serving for i, w in windows.items() if w.state == "busy"})
         return self.load
 
 
@@ -171,6 +173,7 @@ def run(day: Day, policy: Policy, name: str, params: PolicyParams | None = None)
                 o = outcomes[t.id]
                 o.called_ms, o.window = now, w.view.id
                 o.helped = t.service not in w.view.services
+                w.serving = (t.service, EPOCH_MS + now)
                 set_state(w, "busy", now)
                 heapq.heappush(events, (now + day.arrivals[t.id].service_ms, _FINISH, t.id,
                                         w.view.id))

@@ -25,12 +25,18 @@ queues it shares windows with, has been done by those windows:
 - `idle`: the open windows of the service that serve nobody now: a ticket
   with fewer ahead than that is called at once.
 - `residual`: when every window is busy, the first frees up after about
-  two thirds of a service (lognormal service times, CV about 0.6).
+  two thirds of a service (lognormal service times, CV about 0.6); where
+  `HallLoad.serving` says when each busy window called its person, after
+  1 / Σ 1/time_left instead (`time_left_ms`: what a service already that
+  long still needs; an idle window taken by those ahead: a whole service).
+- Q3: the wait stops growing at the anti-starvation bound (`max_wait_s`):
+  past it, the ticket goes first at the next window to free up.
 - An appointment checked in before its slot waits at least until its slot.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hallsvc.queue.model import (
@@ -44,6 +50,23 @@ from hallsvc.queue.model import (
 from hallsvc.queue.policy import DEFAULT_PARAMS, PolicyParams, is_priority_due
 
 RESIDUAL = 0.68  # (1 + CV²) / 2 of a service: a busy window's mean time left
+CV = 0.6  # spread of service times (lognormal), as measured in halls
+_SIGMA = math.sqrt(math.log(1 + CV * CV))
+
+
+def time_left_ms(elapsed_ms: float, mean_ms: float) -> float:
+    """Q1: the expected rest of a service already `elapsed_ms` long, for
+    lognormal service times of mean `mean_ms` and spread CV:
+    E[S − e | S > e] = m · Φ̄((ln e − μ − σ²)/σ) / Φ̄((ln e − μ)/σ) − e."""
+    if elapsed_ms <= 0:
+        return mean_ms
+    mu = math.log(mean_ms) - _SIGMA * _SIGMA / 2
+    z = (math.log(elapsed_ms) - mu) / _SIGMA
+    tail = 0.5 * math.erfc(z / math.sqrt(2))
+    if tail < 1e-9:  # far past the usual: about a tenth of a service more
+        return 0.1 * mean_ms
+    return max(0.1 * mean_ms, mean_ms * 0.5 * math.erfc((z - _SIGMA) / math.sqrt(2)) / tail
+               - elapsed_ms)
 
 
 def estimate_wait_ms(ticket: WaitingTicket, load: HallLoad, now_ms: int,
@@ -69,6 +92,10 @@ class Basis:
     shared_work_ms: float  # work waiting in the other services its windows serve
     shared_windows: int  # open windows serving any of those
     captive_work_ms: float  # work waiting in the services only its windows serve
+    # its busy windows: (called at, mean of the service they are at); None
+    # if any busy one is not known (then an average remainder, RESIDUAL)
+    at_work: tuple[tuple[int, float], ...] | None = None
+    bound_ms: float = math.inf  # Q3: the anti-starvation bound
 
     @classmethod
     def of(cls, s: str, load: HallLoad, params: PolicyParams = DEFAULT_PARAMS) -> Basis:
@@ -98,7 +125,12 @@ class Basis:
                        for x in group if x != s)
 
         sharing = sum(1 for w in open_windows if any(serves(w, x) for x in shared))
-        return cls(own, _mean(own, params), n, idle, other(shared), sharing, other(captive))
+        busy = [load.serving.get(w.id) for w in mine
+                if w.state is WindowState.OPEN and w.id in load.busy]
+        at_work = tuple((at, _mean(services.get(x, ServiceLoad()), params))
+                        for x, at in (b for b in busy if b is not None))
+        return cls(own, _mean(own, params), n, idle, other(shared), sharing, other(captive),
+                   at_work if len(at_work) == len(busy) else None, params.max_wait_s * 1000)
 
     def wait_ms(self, ticket: WaitingTicket, now_ms: int,
                 params: PolicyParams = DEFAULT_PARAMS, *, ahead: int | None = None) -> int:
@@ -108,6 +140,9 @@ class Basis:
             until_slot = max(0, ticket.slot_ms - now_ms)
         priority = ticket.priority is not Priority.NORMAL and (
             until_slot > 0 or is_priority_due(ticket, now_ms))
+        return int(self._wait(ahead, priority, until_slot, now_ms))
+
+    def _wait(self, ahead: int | None, priority: bool, until_slot: int, now_ms: int) -> float:
         share = 1.0  # of the other queues' work that is older than this ticket
         own = self.own
         if ahead is None:
@@ -115,7 +150,7 @@ class Basis:
         elif own.waiting:
             share = min(1.0, ahead / own.waiting)
         if ahead < self.idle:
-            return until_slot
+            return float(until_slot)
         m, n = self.mean_ms, self.windows
         level = (ahead - self.idle) * m / n  # its own queue alone
         if not priority:
@@ -123,8 +158,19 @@ class Basis:
             level = max(level,
                         (base + share * self.shared_work_ms) / max(n, self.shared_windows),
                         (base + share * self.captive_work_ms) / n)
-        wait = level + RESIDUAL * m / n
-        return int(max(until_slot, wait))
+        if self.at_work is None:
+            first = RESIDUAL * m / n
+        else:
+            # The first of its windows to free up: each busy one after what
+            # its person still needs, each idle one (taken by those ahead)
+            # after a whole service: rates add up.
+            rate = self.idle / m + sum(1 / time_left_ms(now_ms - at, mean)
+                                       for at, mean in self.at_work)
+            first = 1 / rate if rate > 0 else RESIDUAL * m / n
+        # Q3: past the bound a ticket goes first at the next window to free
+        # up that may serve it, so no estimate reaches far beyond it.
+        wait = min(level, self.bound_ms) + first
+        return max(until_slot, wait)
 
 
 def _mean(load: ServiceLoad, params: PolicyParams) -> float:

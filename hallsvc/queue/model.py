@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 _NUMBER = re.compile(r"^(?P<letter>[A-Z])(?P<seq>[0-9]{3,5})$")
@@ -138,6 +138,10 @@ class HallLoad:
     services: Mapping[str, ServiceLoad]
     windows: tuple[WindowView, ...] = ()
     busy: frozenset[str] = frozenset()
+    # Q1: for a busy window, the service of the person it serves and when
+    # they were called (epoch ms): how long it has been at it tells how long
+    # it still needs. Windows missing here count with an average remainder.
+    serving: Mapping[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
