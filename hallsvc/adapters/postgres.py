@@ -60,12 +60,12 @@ _TICKET_COLUMNS = (
 )
 
 # Q1: the number comes from Redis; either unique key (the day's number, the
-# kiosk's idempotency key) stops a second row. No conflict target, so both do.
+# kiosk's idempotency key) stops a second row, and `issue_ticket` tells which.
 _ISSUE = (
     "INSERT INTO tickets (hall_id, service_day, letter, seq, number, service_code, priority, "
     "channel, phone, queue_key, issued_at, idempotency_key, session) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-    f"ON CONFLICT DO NOTHING RETURNING {_TICKET_COLUMNS}"
+    f"RETURNING {_TICKET_COLUMNS}"
 )
 
 
@@ -222,9 +222,14 @@ class Database:
         """Record ticket `seq` of the line; returns the ticket and whether it is
         a replay of an earlier request with the same idempotency key.
         Raises NumberTaken if the day already has that number."""
-        r = await self._pool.fetchrow(
-            _ISSUE, hall, day, letter, seq, str(TicketNumber(letter, seq)), service, priority,
-            channel, phone, order, at, idempotency_key, session)
+        try:
+            r = await self._pool.fetchrow(
+                _ISSUE, hall, day, letter, seq, str(TicketNumber(letter, seq)), service,
+                priority, channel, phone, order, at, idempotency_key, session)
+        except asyncpg.UniqueViolationError:
+            # A plain INSERT, not ON CONFLICT: a speculative insertion checks
+            # every unique index twice on each ticket, to spare the rare retry.
+            r = None
         if r is not None:
             return _ticket(r), False
         if idempotency_key is not None:
