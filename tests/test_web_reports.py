@@ -168,3 +168,14 @@ async def test_the_period_by_keyboard_and_a_period_that_ends_before_it_starts(
     await page.wait_for_function("document.querySelector('#period-error').textContent === ''")
     await page.wait_for_function("document.querySelector('#from').value === '2026-03-09'")
     assert (await cells(page, "arrivals-services"))[0][:2] == ["企业设立登记", "4"]
+
+
+async def test_a_clerk_is_sent_to_the_window_client(hall: HallUnderTest, page: Any) -> None:
+    await page.goto(hall.client.base + "/reports")
+    await page.fill("#login-user", "clerk1")
+    await page.fill("#login-password", PASSWORD)
+    await page.keyboard.press("Enter")
+    error = page.locator("#login-error")
+    await page.wait_for_function("document.querySelector('#login-error').textContent !== ''")
+    assert "窗口叫号终端" in (await error.text_content() or "")
+    assert await page.is_hidden("#reports")

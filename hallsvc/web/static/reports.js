@@ -14,6 +14,7 @@ const R = {
     period_ends_before_start: "结束日期早于开始日期",
     period_too_long: "统计期间最长 92 天",
     validation_failed: "请按 年-月-日 填写日期",
+    forbidden: "此账号无权查看报表 (需管理人员或首席代表)",
   },
 
   $(id) { return document.getElementById(id); },
@@ -213,7 +214,9 @@ document.addEventListener("DOMContentLoaded", () => {
       await R.start(true);
     } catch (e) {
       R.$("login-error").textContent = e.code === "bad_credentials" || e.status === 401
-        ? "用户名或密码不正确" : e.message;
+        ? "用户名或密码不正确"
+        : e.code === "window_required" ? "报表供管理人员和首席代表查看; 窗口工作人员请使用窗口叫号终端"
+        : e.message;
     }
   });
   R.$("logout").addEventListener("click", async () => { await hall.logout(); R.showLogin(); });
