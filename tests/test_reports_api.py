@@ -136,6 +136,9 @@ async def test_a_period_of_days_counts_each_day_and_the_weekend_is_not_open_time
     assert w01["open_minutes"] == 5 * 8 * 60 and w01["serving_minutes"] == 20.0
     r = await get(hall, "/api/v1/reports/tickets?from=2026-03-10&to=2026-03-10", manager)
     assert r["services"] == [] and r["hall_total"]["arrivals"] == 0
+    _, _, svg = await text_of(hall, "/api/v1/reports/arrivals.svg?from=2026-03-09&to=2026-03-15",
+                              manager)
+    assert ET.fromstring(svg).get("aria-label") == "各时段到达人数 (7 天合计)"
 
 
 @pytest.mark.parametrize(("query", "code", "field"), [

@@ -165,8 +165,10 @@ def _hour_labels(r: rs.TicketReport) -> list[str]:
 async def arrivals_svg(hall: Hall, call: Call) -> web.Response:
     p = _period(hall, call)
     r = await ticket_report(hall, p, call)
+    # a longer period adds its days up, hour by hour: say so
+    title = "每小时到达人数" if p.days == 1 else f"各时段到达人数 ({p.days} 天合计)"
     svg = plots.grouped_bars(
-        "每小时到达人数", _hour_labels(r),
+        title, _hour_labels(r),
         [plots.Series(s.name, [h.arrivals for h in s.hourly]) for s in r.services],
         y_label="人数", x_label="取号时段", integers=True)
     return _file(hall, p, "arrivals", svg, _SVG)
