@@ -26,6 +26,8 @@ import msgspec
 from hallsvc.devices.registry import DeviceSpec, Registry, RegistryError
 from hallsvc.devices.rules import DeviceBusRules
 from hallsvc.devices.rules import check as check_device_bus
+from hallsvc.disclosure import FeeItem, Material
+from hallsvc.disclosure import check as check_disclosure
 from hallsvc.hours import Session
 from hallsvc.queue.model import WindowKind
 from hallsvc.queue.policy_table import PolicyTable
@@ -93,6 +95,14 @@ class Service(_Strict, frozen=True, forbid_unknown_fields=True):
     statutory_days: Days | None = None  # C2: None where the law sets no limit
     promised_days: Days | None = None
     average_minutes: Annotated[float, msgspec.Meta(gt=0, le=480)] = 10.0
+    # H10 (十公开): the public disclosure, hallsvc/disclosure.py. None = not
+    # disclosed (the kiosk says to ask at the desk); fees = () = free of charge.
+    legal_basis: str | None = None
+    procedure: tuple[str, ...] | None = None
+    conditions: tuple[str, ...] | None = None
+    materials: tuple[Material, ...] | None = None
+    fees: tuple[FeeItem, ...] | None = None
+    progress: str | None = None
 
 
 class Window(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -297,6 +307,9 @@ def parse_hall(raw: dict[str, Any], *, source: str = "<hall file>") -> HallConfi
     )
     for where, what in _check_references(lines, services, windows, users, declared):
         say(where, what)
+    for i, service in services:
+        for where, what in check_disclosure(f"services[{i}]", service):
+            say(where, what)
     for where, what in _check_devices(raw.get("devices"), devices, device_bus, declared):
         say(where, what)
     for where, what in check_policy(policy) if policy is not None else ():

@@ -96,6 +96,19 @@ def _free_port() -> int:
 
 # -- a small hall per test ----------------------------------------------------------
 
+# H10: one service of the test hall discloses everything (the others nothing).
+A01_DISCLOSURE: dict[str, Any] = {
+    "legal_basis": "《中华人民共和国市场主体登记管理条例》",
+    "procedure": ["申请", "受理", "审查", "决定", "颁发营业执照"],
+    "conditions": ["名称符合规定", "有符合规定的住所"],
+    "materials": [{"name": "公司登记（备案）申请书", "copies": 1, "note": "原件"},
+                  {"name": "公司章程", "copies": 1},
+                  {"name": "法定代表人身份证件"}],
+    "fees": [],  # free of charge
+    "progress": "凭受理编号到综合咨询台查询",
+}
+
+
 def hall_raw(hall_id: str, **changes: Any) -> dict[str, Any]:
     """A hall with two lines, four services, three department windows and a
     proxy window; `changes` replace whole top-level sections."""
@@ -108,7 +121,8 @@ def hall_raw(hall_id: str, **changes: Any) -> dict[str, Any]:
                   {"letter": "E", "name": "综合代理"}],
         "services": [
             {"code": "A01", "name": "企业设立登记", "line": "A", "department": "市场监管局",
-             "statutory_days": 20, "promised_days": 5, "average_minutes": 10},
+             "statutory_days": 20, "promised_days": 5, "average_minutes": 10,
+             **A01_DISCLOSURE},
             {"code": "A02", "name": "食品经营许可", "line": "A", "department": "市场监管局"},
             {"code": "B01", "name": "发票领用", "line": "B", "department": "税务局",
              "average_minutes": 6},

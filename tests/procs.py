@@ -27,6 +27,8 @@ def write_hall(path: Path, raw: dict[str, Any]) -> Path:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):  # an inline table, as in a service's materials (H10)
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
         raise TypeError(v)
 
     out: list[str] = []

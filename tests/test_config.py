@@ -83,6 +83,7 @@ def both(*changes: Change) -> Change:
 NOT_HASHED = "not a hash made by `python run.py hash-secret` (secrets are never stored in clear)"
 NOT_KEY_HASHED = ("not a hash made by `python run.py hash-secret --api-key` (secrets are never "
                   "stored in clear)")
+LEAVE_OUT = "leave the key out where nothing is disclosed"
 SECTIONS = ("cases, device_bus, devices, hall, hours, lines, policy, server, services, sms, "
             "thresholds, "
             "users, windows")
@@ -234,6 +235,52 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("promised_days longer than statutory_days (C2)",
      put("services[0].promised_days", 20),
      ["services[0].promised_days: 20 is longer than statutory_days 15"]),
+    # -- the public disclosure of a service (H10, 十公开) ------------------------------
+    ("a legal basis of blank text (H10)",
+     put("services[0].legal_basis", " "),
+     ["services[0].legal_basis: empty text: name the law or regulation, or " + LEAVE_OUT]),
+    ("an empty list of steps (a placeholder is no disclosure)",
+     put("services[1].procedure", []),
+     ["services[1].procedure: an empty list discloses nothing: list the steps, or " +
+      LEAVE_OUT]),
+    ("the procedure as one text rather than a list of steps",
+     put("services[0].procedure", "申请、受理、审查"),
+     ["services[0].procedure: Expected `array | null`, got `str`"]),
+    ("a blank condition",
+     put("services[2].conditions[1]", ""),
+     ["services[2].conditions[1]: empty text"]),
+    ("an empty list of materials",
+     put("services[3].materials", []),
+     ["services[3].materials: an empty list discloses nothing: list the materials, or " +
+      LEAVE_OUT]),
+    ("a material given as a bare name rather than a table",
+     put("services[0].materials[1]", "公司章程"),
+     ["services[0].materials[1]: Expected `object`, got `str`"]),
+    ("a material without a name",
+     drop("services[0].materials[0].name"),
+     ["services[0].materials[0]: Object missing required field `name`"]),
+    ("no copies of a material",
+     put("services[0].materials[0].copies", 0),
+     ["services[0].materials[0].copies: Expected `int` >= 1"]),
+    ("a material listed twice",
+     put("services[0].materials[2].name", "公司章程"),
+     ['services[0].materials[2].name: material "公司章程" is listed twice']),
+    ("an unknown key in a material",
+     put("services[0].materials[0].original", True),
+     ["services[0].materials[0]: Object contains unknown field `original`"]),
+    ("a fee without its basis (H10: item, standard and basis are public)",
+     drop("services[6].fees[0].basis"),
+     ["services[6].fees[0]: Object missing required field `basis`"]),
+    ("a fee of blank standard",
+     put("services[6].fees[1].standard", " "),
+     ["services[6].fees[1].standard: empty text (H10: a fee's item, standard and basis are "
+      "all public)"]),
+    ("free of charge said in words (it is `fees = []`)",
+     put("services[0].fees", "不收费"),
+     ["services[0].fees: Expected `array | null`, got `str`"]),
+    ("where to follow progress, blank",
+     put("services[9].progress", ""),
+     ["services[9].progress: empty text: say where progress is looked up, or " + LEAVE_OUT]),
     # -- cases: warning thresholds, closing time, calendar, notices (C2, C2a, C5, C8) --
     ("a yellow threshold over 100% (C5)",
      put("cases.yellow_used_percent", 120),
@@ -409,6 +456,24 @@ def test_the_case_settings_of_the_demo_hall_and_their_defaults() -> None:
     cfg = _parse(raw)
     assert cfg.case_close.isoformat("minutes") == "17:00"
     assert cfg.cases.provisional_calendar is False
+
+
+def test_the_demo_hall_discloses_every_service_and_a_bare_service_nothing() -> None:
+    """H10: the demo's services say all of it; where the file says nothing the
+    config says "not disclosed" (None), never an empty disclosure; fees = []
+    is free of charge."""
+    cfg = load_hall_file(DEMO)
+    keys = ("legal_basis", "procedure", "conditions", "materials", "fees", "progress")
+    for s in cfg.services:
+        assert all(getattr(s, k) is not None for k in keys), s.code
+    land = cfg.service_by_code["D01"]
+    assert land.fees and all(f.item and f.standard and f.basis for f in land.fees)
+    assert cfg.service_by_code["A01"].fees == ()
+    raw = demo_raw()
+    for k in keys:
+        raw["services"][0].pop(k)
+    bare = _parse(raw).services[0]
+    assert all(getattr(bare, k) is None for k in keys)
 
 
 def test_a_proxy_window_without_department_is_fine() -> None:

@@ -111,7 +111,9 @@ async def catalogue(hall: Hall, call: Call) -> s.Catalogue:
     return s.Catalogue(hall=hall.cfg.hall.id, name=hall.cfg.hall.name, services=[
         s.ServiceView(code=v.code, name=v.name, line=v.line, department=v.department,
                       statutory_days=v.statutory_days, promised_days=v.promised_days,
-                      waiting=counts.get(v.code, 0))
+                      waiting=counts.get(v.code, 0), legal_basis=v.legal_basis,
+                      procedure=v.procedure, conditions=v.conditions, materials=v.materials,
+                      fees=v.fees, progress=v.progress)
         for v in hall.cfg.services])
 
 

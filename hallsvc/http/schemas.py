@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from hallsvc.disclosure import FeeItem, Material
 from hallsvc.queue.model import Priority
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$",
@@ -59,6 +60,18 @@ class ServiceView(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
     statutory_days: int | None
     promised_days: int | None
     waiting: int | None = None
+    # H10 (十公开), as the hall file has them (hallsvc/disclosure.py): null = not
+    # disclosed (ask at the desk); fees [] = free of charge.
+    legal_basis: Annotated[str | None, msgspec.Meta(description="设定依据")] = None
+    procedure: Annotated[tuple[str, ...] | None, msgspec.Meta(
+        description="办理流程, in order")] = None
+    conditions: Annotated[tuple[str, ...] | None, msgspec.Meta(description="受理条件")] = None
+    materials: Annotated[tuple[Material, ...] | None, msgspec.Meta(
+        description="申请材料")] = None
+    fees: Annotated[tuple[FeeItem, ...] | None, msgspec.Meta(
+        description="收费项目、标准、依据; [] = free of charge (不收费)")] = None
+    progress: Annotated[str | None, msgspec.Meta(
+        description="where an applicant looks up a case's progress (办理进度)")] = None
 
 
 class Catalogue(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
