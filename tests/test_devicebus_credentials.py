@@ -84,7 +84,7 @@ def url(port: int, user: str | None = None, password: str | None = None) -> str:
 async def locked_embedded(directory: Path) -> AsyncIterator[tuple[str, int]]:
     """The embedded broker with `mqtt.passwd` in its state folder: hallsvc's
     URL (its own user, a new password at every start) and the port."""
-    from hallsvc.adapters.amqtt_broker import add_user
+    from hallsvc.adapters.broker_config import add_user
     from hallsvc.adapters.embedded import EmbeddedPorts, embedded_servers
 
     for user, password in PASSWORDS.items():

@@ -50,6 +50,8 @@ from amqtt.contexts import Action
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.session import Session
 
+from hallsvc.adapters.broker_config import add_user
+
 log = logging.getLogger("hallsvc.broker")
 _Subscribers = list[tuple[Session, int]]
 
@@ -148,19 +150,6 @@ async def serve(config: dict[str, Any]) -> None:
         await stop.wait()
     finally:
         await broker.shutdown()
-
-
-def add_user(users_file: Path, user: str, password: str) -> None:
-    """A broker user (a device: its id) in the state folder's `mqtt.passwd`,
-    argon2-hashed as amqtt's FileAuthPlugin reads it; an existing line of
-    the user is replaced."""
-    from pwdlib.hashers.argon2 import Argon2Hasher
-
-    lines = users_file.read_text(encoding="utf-8").splitlines() if users_file.exists() else []
-    lines = [ln for ln in lines if ln.split(":", 1)[0] != user]
-    users_file.touch(mode=0o600)
-    users_file.write_text("\n".join([*lines, f"{user}:{Argon2Hasher().hash(password)}"]) + "\n",
-                          encoding="utf-8")
 
 
 USAGE = """usage: python -m hallsvc.adapters.amqtt_broker CONFIG.json

@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 import hashlib
 import importlib.util
-import json
 import logging
 import os
 import pwd
-import secrets
 import shlex
 import socket
 import stat
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+
+from hallsvc.adapters import broker_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -170,73 +170,15 @@ def _valkey(state_dir: Path, port: int) -> _Child:
                   lambda p: _answers(p, b"PING\r\n", b"+PONG\r\n"))
 
 
-MQTT_USERS = "mqtt.passwd"  # in the state folder: the devices' broker users (argon2)
-SERVER_USER = "hallsvc"
-# Issue 5 point 9, as docs/operations.md's Mosquitto ACL: a device writes and
-# reads only its own topics (%u = its user name = its device id).
-_DEVICE_WRITES = ("online", "spoken", "reading", "clock", "rating")
-_DEVICE_READS = ("state", "say", "error")
-
-
-def device_acl(users: list[str]) -> dict[str, dict[str, list[str]]]:
-    """amqtt's publish and subscribe ACLs for these users; hallsvc may use the
-    whole tree."""
-    publish = {SERVER_USER: ["hallsvc/#"]}
-    subscribe = {SERVER_USER: ["hallsvc/#"]}
-    for u in users:
-        if u != SERVER_USER:
-            publish[u] = [f"hallsvc/+/dev/+/{u}/{leaf}" for leaf in _DEVICE_WRITES]
-            subscribe[u] = [*(f"hallsvc/+/dev/+/{u}/{leaf}" for leaf in _DEVICE_READS),
-                            "hallsvc/+/server/online", "hallsvc/+/calls"]
-    # amqtt 0.12.1 reads its Config dataclass: `acl` is the subscribe ACL.
-    return {"publish_acl": publish, "acl": subscribe}
-
-
-def _broker_users(state_dir: Path) -> tuple[list[str], str] | None:
-    """With `mqtt.passwd` in the state folder (made by `python -m
-    hallsvc.adapters.amqtt_broker passwd`): its users, and the password of
-    hallsvc's own user, new at every start (kept nowhere but in the URL)."""
-    users_file = state_dir / MQTT_USERS
-    if not users_file.exists():
-        return None
-    from pwdlib.hashers.argon2 import Argon2Hasher  # amqtt's own dependency
-
-    lines = [ln.strip() for ln in users_file.read_text(encoding="utf-8").splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#") and ":" in ln
-             and ln.split(":", 1)[0] != SERVER_USER]
-    secret = secrets.token_urlsafe(18)
-    broker_file = state_dir / "mqtt-broker.passwd"
-    broker_file.touch(mode=0o600)
-    broker_file.write_text("\n".join([*lines, f"{SERVER_USER}:{Argon2Hasher().hash(secret)}"])
-                           + "\n", encoding="utf-8")
-    return [ln.split(":", 1)[0] for ln in lines], secret
-
-
 class _Amqtt(_Child):
     def __init__(self, state_dir: Path, port: int) -> None:
-        # amqtt's own defaults bind 0.0.0.0 and load logging and $SYS plugins: name the
-        # one listener and the plugins we need (with no auth plugin every CONNECT is
-        # refused).
-        plugins: dict[str, Any] = {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
-        self.credentials = ""  # user:password@ of hallsvc's URL
-        users = _broker_users(state_dir)
-        if users is not None:  # issue 5 point 9: every client logs in as itself
-            names, secret = users
-            self.credentials = f"{SERVER_USER}:{secret}@"
-            plugins = {"amqtt.plugins.authentication.FileAuthPlugin": {
-                "password_file": str(state_dir / "mqtt-broker.passwd")},
-                "amqtt.plugins.topic_checking.TopicAccessControlListPlugin": device_acl(names)}
-        config = state_dir / "amqtt.json"
-        config.write_text(json.dumps({
-            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-            "plugins": plugins}, indent=2), encoding="utf-8")
+        config, self.credentials = broker_config.write(state_dir, port)
         # amqtt with two repairs, on uvloop (hallsvc/adapters/amqtt_broker.py: issue 5).
         argv = [sys.executable, "-m", "hallsvc.adapters.amqtt_broker", str(config)]
+        locked = bool(self.credentials)  # then an anonymous probe is refused: still up
         super().__init__("MQTT (amqtt)", port, argv, state_dir / "mqtt.log",
-                         lambda p: _answers(p, MQTT_CONNECT, MQTT_CONNACK_OK,
-                                            MQTT_DISCONNECT) if users is None
-                         else _answers(p, MQTT_CONNECT, MQTT_CONNACK_REFUSED))
+                         lambda p: _answers(p, MQTT_CONNECT, MQTT_CONNACK_REFUSED) if locked
+                         else _answers(p, MQTT_CONNECT, MQTT_CONNACK_OK, MQTT_DISCONNECT))
 
 
 def _credentials(servers: list[_Postgres | _Child]) -> str:
