@@ -12,7 +12,15 @@ from datetime import datetime
 import asyncpg
 
 from bench.sim.day import HOUR, MIN, generate
-from bench.sim.live import ScaledClock, check_record, drive, hall_raw, server_day, stretch
+from bench.sim.live import (
+    LOGIN_AHEAD,
+    ScaledClock,
+    check_record,
+    drive,
+    hall_raw,
+    server_day,
+    stretch,
+)
 from hallsvc.config import parse_hall
 from hallsvc.queue.model import Priority
 from hallsvc.server import running
@@ -31,7 +39,7 @@ async def test_a_stretch_of_the_day_over_http_agrees_with_the_pure_policy(
     day = server_day(day, cfg)
     assert len(day.arrivals) >= 20 and day.pauses
     assert any(a.priority is not Priority.NORMAL for a in day.arrivals)
-    clock = ScaledClock(ZONE_MIDNIGHT, day.sessions[0][0] - MIN, 800)
+    clock = ScaledClock(ZONE_MIDNIGHT, day.sessions[0][0] - LOGIN_AHEAD - MIN, 800)
     async with running(cfg, settings_for(servers), clock=clock) as r:
         live = await asyncio.wait_for(drive(day, cfg, r.url, clock), 25)
     con = await asyncpg.connect(servers.database_url)

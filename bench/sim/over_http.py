@@ -29,7 +29,7 @@ from hallsvc.settings import Settings
 from .__main__ import hallsvc_policy
 from .day import generate
 from .engine import run
-from .live import Live, ScaledClock, check_record, drive, hall_raw, server_day
+from .live import LOGIN_AHEAD, Live, ScaledClock, check_record, drive, hall_raw, server_day
 from .report import figures, table
 
 
@@ -45,7 +45,7 @@ async def _main(args: argparse.Namespace) -> int:
     await fresh_state(env)
     started = time.perf_counter()
     try:
-        clock = ScaledClock(midnight, day.sessions[0][0] - 60_000, args.speed)
+        clock = ScaledClock(midnight, day.sessions[0][0] - LOGIN_AHEAD - 60_000, args.speed)
         settings = Settings(database_url=env.database_url, redis_url=env.redis_url,
                             mqtt_url=env.mqtt_url, http_host="127.0.0.1", http_port=0)
         async with running(cfg, settings, clock=clock) as r:
