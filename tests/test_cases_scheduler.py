@@ -302,3 +302,28 @@ async def test_changes_reckoned_ahead_are_written_at_their_moment(hall: HallUnde
     assert got["level"] == "green" and got["state"] == "suspended"  # C3a: frozen green
     [yellow] = [m for m in await desk.level_messages() if m.cause == "time"]
     assert yellow.case == plain and yellow.since_ms == yellow.at_ms == notices.ms(YELLOW)
+
+
+async def test_new_thresholds_undo_a_change_recorded_ahead_once(make_hall: Any) -> None:
+    """C5: a change recorded ahead under the old thresholds, then hallsvc is
+    restarted with new ones before the moment: the case is reckoned again at
+    start (yellow at once: 4 working days left), the change recorded ahead is
+    dropped, and the moment announces nothing more: yellow is told once."""
+    clock = Clock(local(date(2026, 3, 9), "09:00"))
+    async with make_hall(clock=clock) as h:
+        case = (await CaseDesk(h).accept(service="A01"))["id"]
+        scheduler = h.running.hall.case_scheduler
+        assert scheduler is not None
+        assert await CaseDesk(h).move_to(YELLOW - timedelta(seconds=30)) == 0
+        assert await scheduler.prepare() == 1
+    clock.at = YELLOW - timedelta(seconds=10)
+    async with make_hall(clock=clock, cases={"yellow_days_left": 4}) as h:
+        desk = CaseDesk(h)
+        assert await desk.fire_due() == 1
+        assert await desk.move_to(YELLOW) == 0
+        told = [(t.case, t.level, t.since_ms) for t in await desk.level_messages()
+                if t.cause == "time"]
+        assert told == [(case, "yellow", notices.ms(YELLOW - timedelta(seconds=10)))]
+        got = await desk.case(case)
+        assert got["level"] == "yellow"
+        assert [e["kind"] for e in got["events"]] == ["accepted", "level"]

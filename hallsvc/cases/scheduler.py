@@ -367,6 +367,8 @@ class CaseScheduler:
         else:
             self._settling.pop(0)
             await self.levels.moment_settled(at, now, self._lease)
+            log.info("moment %s of hall %s brought in step %.1fs after it", at.isoformat(),
+                     self.hall, (self.clock() - at).total_seconds())
         return True
 
     async def fire(self, ids: Sequence[int], now: datetime, *,
