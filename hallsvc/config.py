@@ -77,6 +77,9 @@ class Thresholds(_Strict, frozen=True, forbid_unknown_fields=True):
     swamped_waiting: Annotated[int, msgspec.Meta(ge=1)] = 10  # Q9
     # Q8: tickets per business line per opening session; 0 means no cap.
     ticket_cap_per_session: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Q9 "a common local target": the average wait (issue → call) the
+    # dashboard and the reports measure against, in minutes.
+    wait_target_minutes: Annotated[int, msgspec.Meta(ge=1, le=240)] = 15
 
 
 class Line(_Strict, frozen=True, forbid_unknown_fields=True):

@@ -161,6 +161,19 @@ CASES: list[tuple[str, Change, list[str]]] = [
     ("a string where an int belongs, in a section",
      put("thresholds.recall_limit", "2"),
      ["thresholds.recall_limit: Expected `int`, got `str`"]),
+    # -- Q9's average-wait target ------------------------------------------------
+    ("a zero wait target (Q9)",
+     put("thresholds.wait_target_minutes", 0),
+     ["thresholds.wait_target_minutes: Expected `int` >= 1"]),
+    ("a wait target over four hours (Q9)",
+     put("thresholds.wait_target_minutes", 241),
+     ["thresholds.wait_target_minutes: Expected `int` <= 240"]),
+    ("a wait target in fractions of a minute (Q9)",
+     put("thresholds.wait_target_minutes", 12.5),
+     ["thresholds.wait_target_minutes: Expected `int`, got `float`"]),
+    ("a wait target as text (Q9)",
+     put("thresholds.wait_target_minutes", "15"),
+     ["thresholds.wait_target_minutes: Expected `int`, got `str`"]),
     ("a port out of range in [server]",
      put("server", {"http_port": 70000}),
      ["server.http_port: Expected `int` <= 65535"]),
@@ -493,7 +506,16 @@ def test_defaults_of_a_minimal_hall() -> None:
             for s in cfg.sessions] == [("08:30", "12:00"), ("13:00", "17:30")]  # H1
     assert cfg.hours.enforce is True and cfg.hours.issue_before_open_minutes == 30
     assert cfg.thresholds.recall_limit == 2 and cfg.thresholds.swamped_waiting == 10
+    assert cfg.thresholds.wait_target_minutes == 15  # Q9 "a common local target"
     assert cfg.server.database_url is None  # embedded
+
+
+def test_the_wait_target_is_read_from_the_hall_file() -> None:
+    """Q9: the demo hall says its target; another hall may set its own."""
+    assert load_hall_file(DEMO).thresholds.wait_target_minutes == 15
+    raw = demo_raw()
+    raw["thresholds"]["wait_target_minutes"] = 20
+    assert _parse(raw).thresholds.wait_target_minutes == 20
 
 
 def test_the_hall_config_is_immutable() -> None:
