@@ -245,3 +245,66 @@ async def test_a_refusal_is_said_and_not_retried(
         assert (await _hall(hall))["tickets_today"] == {}
         await page.get_by_role("button", name="返回").click()
         await expect(page.locator("#catalogue")).to_be_visible()
+
+
+async def test_the_guide_shows_the_disclosure_as_the_hall_file_has_it(
+        make_hall: Callable[..., Any], hall_id: str, page: Any) -> None:
+    """H10 (十公开): the legal basis, conditions, materials, procedure, fees and
+    where to follow progress, as the hall file says them, through the
+    catalogue API; what the file does not disclose is sent to the desk."""
+    services = hall_raw(hall_id)["services"]
+    services[1] = {**services[1], "legal_basis": "《中华人民共和国食品安全法》",
+                   "fees": [{"item": "证书工本费", "standard": "每本10元",
+                             "basis": "测试用收费依据（第1号）"}]}
+    await page.clock.install()
+    async with make_hall(services=services) as hall:
+        a01, a02 = hall.cfg.service_by_code["A01"], hall.cfg.service_by_code["A02"]
+        assert a01.materials and a01.fees == () and a02.fees  # as in tests/conftest.py
+        status, cat = await hall.client.call("GET", "/api/v1/services")
+        assert status == 200
+        shown = {s["code"]: s for s in cat["services"]}
+        assert shown["A01"]["materials"] == [
+            {"name": m.name, "copies": m.copies, "note": m.note} for m in a01.materials]
+        assert shown["A01"]["fees"] == [] and shown["B01"]["fees"] is None
+        assert shown["A02"]["fees"] == [{"item": "证书工本费", "standard": "每本10元",
+                                         "basis": "测试用收费依据（第1号）"}]
+
+        await _open(page, hall)
+        await page.set_viewport_size({"width": 1280, "height": 720})
+        await page.get_by_role("button", name="企业设立登记 办事指南").click()
+        field = _fields(page)
+        await expect(field("legal_basis")).to_have_text(a01.legal_basis or "")
+        await expect(field("conditions").locator("li")).to_have_text(list(a01.conditions or ()))
+        await expect(field("procedure").locator("li")).to_have_text(list(a01.procedure or ()))
+        items = field("materials").locator("li")
+        await expect(items).to_have_count(len(a01.materials))
+        for m, li in zip(a01.materials, await items.all(), strict=True):
+            extra = "，".join(x for x in (f"{m.copies} 份" if m.copies else None, m.note) if x)
+            await expect(li).to_have_text(f"{m.name} （{extra}）" if extra else m.name)
+        await expect(field("fees")).to_have_text("不收费")  # fees = []: free, disclosed
+        await expect(field("progress")).to_have_text(a01.progress or "")
+        await expect(page.locator("#guide-more")).to_have_text("")  # all disclosed
+        await expect(page.locator("#guide-take")).to_be_in_viewport()  # kept on screen
+        await _no_horizontal_overflow(page)
+
+        await page.keyboard.press("Escape")
+        await page.get_by_role("button", name="食品经营许可 办事指南").click()
+        await expect(field("legal_basis")).to_have_text("《中华人民共和国食品安全法》")
+        await expect(field("fees").locator("tbody tr td")).to_have_text(
+            ["证书工本费", "每本10元", "测试用收费依据（第1号）"])
+        for undisclosed in ("conditions", "materials", "procedure", "progress"):
+            await expect(field(undisclosed)).to_have_count(0)
+        await expect(page.locator("#guide-more")).to_have_text(
+            "以下内容请到咨询台咨询：受理条件、申请材料、办理流程、办理进度查询。")
+
+        # Reading is not idleness: each touch gives the guide its 60 s again.
+        await page.clock.run_for(50_000)
+        await page.locator("#disclosure").click()  # a finger on the text it reads
+        await page.clock.run_for(50_000)
+        await expect(page.locator("#guide")).to_be_visible()
+        await page.clock.run_for(11_000)
+        await expect(page.locator("#catalogue")).to_be_visible()
+
+
+def _fields(page: Any) -> Callable[[str], Any]:
+    return lambda key: page.locator(f"#disclosure dd[data-field={key}]")

@@ -126,38 +126,76 @@ async function refreshCatalogue() {
   setTimeout(refreshCatalogue, 15000);
 }
 
+// H10 (十公开): the guide shows what the hall file discloses for the service,
+// as the catalogue API carries it, and nothing made up. A field the hall has
+// not disclosed (null) is named at the end, to be asked at the desk; an empty
+// fee list is a disclosure: 不收费.
+const DISCLOSED = ["legal_basis", "conditions", "materials", "procedure", "fees", "progress"];
+const GUIDE_LABELS = {
+  legal_basis: "设定依据", conditions: "受理条件", materials: "申请材料", procedure: "办理流程",
+  fees: "收费情况", progress: "办理进度查询",
+};
+
+function list(items, tag, cls) {
+  return `<${tag} class="${cls}">${items.map(x => `<li>${x}</li>`).join("")}</${tag}>`;
+}
+
+function material(m) {
+  const extra = [m.copies != null ? `${m.copies} 份` : null, m.note].filter(x => x);
+  return hall.esc(m.name) + (extra.length
+    ? ` <span class="extra">（${hall.esc(extra.join("，"))}）</span>` : "");
+}
+
+function fees(items) {
+  if (!items.length) return "不收费";
+  return `<table class="fees"><thead><tr><th>收费项目</th><th>收费标准</th><th>收费依据</th></tr>
+    </thead><tbody>${items.map(f => `<tr><td>${hall.esc(f.item)}</td>
+    <td>${hall.esc(f.standard)}</td><td>${hall.esc(f.basis)}</td></tr>`).join("")}</tbody></table>`;
+}
+
+function guideRows(s) {
+  const esc = v => v != null ? hall.esc(v) : null;
+  const limits = [s.statutory_days != null ? `法定 ${s.statutory_days} 个工作日` : null,
+                  s.promised_days != null ? `承诺 ${s.promised_days} 个工作日` : null];
+  return [  // [key, label, HTML or null]; the name and code are the title's
+    ["department", "实施部门", esc(s.department)],
+    ["legal_basis", GUIDE_LABELS.legal_basis, esc(s.legal_basis)],
+    ["conditions", GUIDE_LABELS.conditions,
+     s.conditions ? list(s.conditions.map(hall.esc), "ul", "items") : null],
+    ["materials", GUIDE_LABELS.materials,
+     s.materials ? list(s.materials.map(material), "ol", "items") : null],
+    ["procedure", GUIDE_LABELS.procedure,
+     s.procedure ? list(s.procedure.map(hall.esc), "ol", "steps") : null],
+    ["limits", "办结时限", limits.some(x => x) ? limits.filter(x => x).join("，") : null],
+    ["fees", GUIDE_LABELS.fees, s.fees ? fees(s.fees) : null],
+    ["progress", GUIDE_LABELS.progress, esc(s.progress)],
+    ["waiting", "当前等候", s.waiting != null ? `${s.waiting} 人` : null],
+  ].filter(r => r[2] != null && r[2] !== "");
+}
+
 function showGuide(code) {
   const s = K.services.find(x => x.code === code);
   if (!s) return;
-  $("guide-title").textContent = s.name;
-  // H10: what the hall's catalogue publishes for the service; nothing made up.
-  const rows = [
-    ["事项名称", s.name],
-    ["事项编码", s.code],
-    ["实施部门", s.department],
-    ["法定办结时限", s.statutory_days != null ? `${s.statutory_days} 个工作日` : null],
-    ["承诺办结时限", s.promised_days != null ? `${s.promised_days} 个工作日` : null],
-    ["当前等候", s.waiting != null ? `${s.waiting} 人` : null],
-  ];
-  for (const f of ["legal_basis", "procedure", "conditions", "materials", "fee_items",
-                   "fee_standard", "fee_basis"]) {
-    if (s[f]) rows.push([GUIDE_LABELS[f], Array.isArray(s[f]) ? s[f].join("；") : s[f]]);
-  }
-  $("disclosure").innerHTML = rows.filter(r => r[1] != null && r[1] !== "").map(([k, v]) =>
-    `<dt>${hall.esc(k)}</dt><dd>${hall.esc(v)}</dd>`).join("");
-  const missing = ["legal_basis", "conditions", "materials", "fee_items"].filter(f => !s[f]);
+  $("guide-title").innerHTML = `${hall.esc(s.name)} <span class="code-tag">${hall.esc(s.code)}</span>`;
+  $("disclosure").innerHTML = guideRows(s).map(([key, label, html]) =>
+    `<dt data-field="${key}">${hall.esc(label)}</dt><dd data-field="${key}">${html}</dd>`).join("");
+  const missing = DISCLOSED.filter(f => s[f] == null);
   $("guide-more").textContent = missing.length
-    ? `${missing.map(f => GUIDE_LABELS[f]).join("、")}等其他办事指南内容，请到咨询台咨询。` : "";
+    ? `以下内容请到咨询台咨询：${missing.map(f => GUIDE_LABELS[f]).join("、")}。` : "";
   $("guide-take").dataset.service = s.code;
   show("guide");
-  $("guide-take").focus();
+  $("guide").scrollTop = 0;
+  window.scrollTo(0, 0);
+  $("guide-take").focus({ preventScroll: true });
 }
 
-// Labels for the H10 fields the catalogue may carry (shown only when present).
-const GUIDE_LABELS = {
-  legal_basis: "设定依据", procedure: "办理程序", conditions: "申请条件", materials: "申请材料",
-  fee_items: "收费项目", fee_standard: "收费标准", fee_basis: "收费依据",
-};
+// Reading a long guide is not leaving the kiosk idle: a touch, a scroll or a
+// key starts its 60 s again.
+function stillReading() {
+  if ($("guide").hidden) return;
+  clearTimeout(K.backTimer);
+  K.backTimer = setTimeout(toCatalogue, K.idleSeconds * 1000);
+}
 
 // -- a ticket (Q1) -------------------------------------------------------------------
 
@@ -267,6 +305,10 @@ async function start() {
     else if (b.dataset.guide) showGuide(b.dataset.guide);
   });
   $("guide-take").addEventListener("click", () => take($("guide-take").dataset.service));
+  for (const ev of ["pointerdown", "wheel", "keydown"]) {
+    document.addEventListener(ev, stillReading, { passive: true });
+  }
+  window.addEventListener("scroll", stillReading, { passive: true });
   $("retry").addEventListener("click", issue);
   $("print").addEventListener("click", () => window.print());
   for (const b of document.querySelectorAll("[data-back]")) b.addEventListener("click", toCatalogue);
