@@ -70,7 +70,8 @@ _ISSUE = (
 
 
 def _ticket(r: asyncpg.Record) -> TicketRow:
-    return TicketRow(**dict(r.items()))
+    # Every query of a ticket selects _TICKET_COLUMNS, in TicketRow's order.
+    return TicketRow(*r)
 
 
 # One template for every ticket verb: guarded update, event, optional outbox

@@ -187,9 +187,10 @@ class QueueService:
         when = issuing_at(now, self.cfg.zone, self.cfg.sessions, self.working_days,
                           before_open=timedelta(minutes=hours.issue_before_open_minutes),
                           enforce=hours.enforce)
-        if when.provisional and self._calendar_warned != service_day(now, self.cfg.zone):
+        day = service_day(now, self.cfg.zone)
+        if when.provisional and self._calendar_warned != day:
             # C2a: never silent. The hall goes on (Mon–Fri) and says so, daily.
-            self._calendar_warned = service_day(now, self.cfg.zone)
+            self._calendar_warned = day
             log.warning("no official working-day calendar for %s: opening days are "
                         "provisional (Mon–Fri); upgrade chinese-calendar", now.year)
         if when.state is not Issuing.OPEN:
@@ -198,7 +199,6 @@ class QueueService:
                 Issuing.CLOSED_FOR_THE_DAY: "the hall has closed for the day",
                 Issuing.NOT_A_WORKING_DAY: "today is not a working day",
             }[when.state])
-        day = service_day(now, self.cfg.zone)
         cap = self.cfg.cap_for(service.line)
         for attempt in range(5):
             try:
@@ -222,7 +222,7 @@ class QueueService:
                 continue
         else:
             raise Unavailable("redis", "ticket numbers kept colliding; try again")
-        if ticket.service_day != service_day(now, self.cfg.zone) or ticket.state != "waiting":
+        if ticket.service_day != day or ticket.state != "waiting":
             # An idempotent replay of a ticket that has moved on: answer as it is.
             return Issued(ticket, 0, 0, replay=True)
         # Acknowledged only now that PostgreSQL has it; Redis is the fast copy.
