@@ -15,6 +15,7 @@ from hallsvc.adapters import mqtt
 from hallsvc.adapters.postgres import Database, OutboxLease, OutboxRow
 from hallsvc.adapters.sms import SmsError, SmsGateway, SmsRejected
 from hallsvc.devices import wire
+from hallsvc.errors import Unavailable
 
 log = logging.getLogger(__name__)
 # Returns None when delivered, or why the message can never be delivered.
@@ -86,6 +87,11 @@ async def run_mqtt(db: Database, hall: str, broker: mqtt.Broker, *,
                     return None
 
                 await drain(db, hall, "mqtt", send, idle=idle, at_once=True)
+        except Unavailable as e:  # PostgreSQL lost the lease's connection
+            delay = mqtt.backoff(attempt)
+            attempt += 1
+            log.warning("outbox: %s; retrying in %.1fs", e, delay)
+            await asyncio.sleep(delay)
         except (mqtt.MqttError, OSError, TimeoutError) as e:
             delay = mqtt.backoff(attempt)
             attempt += 1
@@ -109,7 +115,7 @@ async def run_sms(db: Database, hall: str, gateway: SmsGateway) -> None:
     while True:
         try:
             await drain(db, hall, "sms", send)
-        except (SmsError, OSError, TimeoutError) as e:
+        except (SmsError, OSError, TimeoutError, Unavailable) as e:
             delay = mqtt.backoff(attempt, cap=60.0)
             attempt += 1
             log.warning("SMS gateway unavailable (%s); retrying in %.1fs", e, delay)

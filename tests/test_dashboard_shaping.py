@@ -79,21 +79,26 @@ def test_the_proxy_window_counts_the_overflow_it_took() -> None:
             proxy.overflow_served_today, proxy.takes_overflow) == ("W09", 6, 7, 3, True)
 
 
-@pytest.mark.parametrize(("groups", "average", "on_target"), [
-    ([], None, None),
-    ([DayGroup("waiting", None, "A01", 3, 0, 0.0)], None, None),
-    ([DayGroup("served", "W01", "A01", 2, 2, 2 * 14 * 60.0)], 840.0, True),
-    ([DayGroup("served", "W01", "A01", 1, 1, 15 * 60.0)], 900.0, False),  # Q9: under 15
+@pytest.mark.parametrize(("groups", "target", "average", "on_target"), [
+    ([], 15, None, None),
+    ([DayGroup("waiting", None, "A01", 3, 0, 0.0)], 15, None, None),
+    ([DayGroup("served", "W01", "A01", 2, 2, 2 * 14 * 60.0)], 15, 840.0, True),
+    ([DayGroup("served", "W01", "A01", 1, 1, 15 * 60.0)], 15, 900.0, False),  # Q9: under 15
     ([DayGroup("served", "W01", "A01", 1, 1, 600.0),
       DayGroup("skipped", "W01", "A01", 1, 1, 1500.0),
       DayGroup("called", "W02", "B01", 1, 1, 500.0),
-      DayGroup("voided", None, "B01", 4, 0, 0.0)], 866.7, True),
+      DayGroup("voided", None, "B01", 4, 0, 0.0)], 15, 866.7, True),
+    # The hall file's own target (thresholds.wait_target_minutes), not 15:
+    ([DayGroup("served", "W01", "A01", 2, 2, 2 * 14 * 60.0)], 10, 840.0, False),
+    ([DayGroup("served", "W01", "A01", 1, 1, 15 * 60.0)], 20, 900.0, True),
+    ([DayGroup("served", "W01", "A01", 1, 1, 240 * 60.0 - 1)], 240, 14399.0, True),
 ])
 def test_day_totals_and_the_average_wait_against_the_target(
-        groups: list[DayGroup], average: float | None, on_target: bool | None) -> None:
-    t = dash.day_totals(groups)
+        groups: list[DayGroup], target: int, average: float | None,
+        on_target: bool | None) -> None:
+    t = dash.day_totals(groups, target)
     assert (t.average_wait_seconds, t.on_target, t.target_wait_minutes) == \
-        (average, on_target, 15)
+        (average, on_target, target)
     assert t.issued == sum(g.count for g in groups)
     assert t.voided == sum(g.count for g in groups if g.state == "voided")
 

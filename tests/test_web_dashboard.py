@@ -234,3 +234,20 @@ async def screenshot_wall(chromium: Any, h: HallUnderTest) -> None:
     async with _another_dashboard(chromium, h, {"width": 1920, "height": 1080}) as wall:
         await expect(wall.locator("#temperature")).to_contain_text("21.5 °C", timeout=5000)
         await screenshot(wall, "dashboard-wall")
+
+
+async def test_the_page_says_its_view_is_stale_when_the_server_stops(
+        make_hall: Callable[..., Any], page: Any) -> None:
+    """The stream is cut (hallsvc stops with the page open): within a few
+    seconds the page marks the last view as out of date, and keeps it."""
+    async with make_hall() as h:
+        await h.client.issue("A01")
+        await _log_in(page, h)
+        await _live(page)
+        await expect(page.locator("#k-issued")).to_have_text("1")
+    live = page.locator("#live")
+    await expect(live).to_have_text(re.compile(r"^数据已过期 \d\d:\d\d:\d\d$"), timeout=3000)
+    await expect(live).to_have_attribute("data-state", "stale")
+    await expect(page.locator("#board")).to_have_class(re.compile(r"\bstale\b"))
+    await expect(page.locator("#stale-why")).to_contain_text("连接中断")
+    await expect(page.locator("#k-issued")).to_have_text("1")

@@ -392,7 +392,14 @@ class Database:
     async def outbox_lease(self, hall: str, channel: str) -> AsyncIterator[OutboxLease]:
         """Hold the hall's publisher lease for `channel` (an advisory lock on a
         dedicated connection), so that with several processes exactly one
-        publishes, in order. Waits until the lease is free."""
+        publishes, in order. Waits until the lease is free. A lost connection
+        is `Unavailable` (the publisher retries), not a crash of hallsvc."""
+        with _refusals():
+            async with self._outbox_lease(hall, channel) as lease:
+                yield lease
+
+    @asynccontextmanager
+    async def _outbox_lease(self, hall: str, channel: str) -> AsyncIterator[OutboxLease]:
         con: asyncpg.Connection = await self._pool.acquire()
         woken = asyncio.Event()
 

@@ -103,7 +103,8 @@ async def _ticket_report(hall: Hall, p: rm.Period, now: datetime) -> rs.TicketRe
 
     return rs.TicketReport(
         hall=cfg.hall.id, start=p.first, end=p.last, open_days=list(opened.days),
-        provisional=opened.provisional, target_wait_minutes=rm.TARGET_WAIT_MINUTES,
+        provisional=opened.provisional,
+        target_wait_minutes=cfg.thresholds.wait_target_minutes,  # Q9, the hall file's
         hours=hours, services=[_waits(service_name(s.service), s) for s in services],
         hall_total=_waits("全部业务", rm.all_services(arrivals, hours)),
         windows=[rs.WindowUtilisation(

@@ -12,6 +12,13 @@ the next tick, since every read is from the shared record.
 Devices, attendance, cases and alarms are read every `slow_every` seconds,
 the chart's history every `chart_every`: they change slowly, or (the chart)
 are drawn up to the live count by the page.
+
+When the view cannot be composed (PostgreSQL does not answer, a read
+fails), the feed never goes silent: every listener is sent one `stale`
+event with the reason (logged once per cause), the composer keeps trying at
+its interval, and the first view composed again is sent even if it equals
+the last one, so that a page which showed the view as stale knows it is
+fresh again.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from datetime import UTC, date, datetime
 
 import msgspec
 
+from hallsvc.errors import Unavailable
 from hallsvc.hours import service_day
 from hallsvc.http.dashboard_schemas import DashboardView
 from hallsvc.web.dashboard import Slow, compose
@@ -39,16 +47,40 @@ class FeedClosed(Exception):
     """The server is shutting down: the stream ends."""
 
 
+class Stale(msgspec.Struct, frozen=True, kw_only=True):
+    """Sent as `event: stale` when the view cannot be composed: the page keeps
+    the last view it has and marks it out of date."""
+
+    code: str  # `unavailable` (PostgreSQL does not answer) or `compose_failed`
+    system: str | None  # the system that does not answer: postgres, redis
+    reason: str  # precise, for the log and the page's tooltip
+    since: datetime  # the first failed composition of this run of failures
+    last_view_at: datetime | None  # the `at` of the last view sent, if any
+
+
+def stale_of(error: Exception, since: datetime, last_view_at: datetime | None) -> Stale:
+    """What a failed composition tells the dashboards. Told by type, never by text."""
+    if isinstance(error, Unavailable):
+        return Stale(code="unavailable", system=error.system, reason=error.message,
+                     since=since, last_view_at=last_view_at)
+    return Stale(code="compose_failed", system=None,
+                 reason=f"{type(error).__name__}: {error}", since=since,
+                 last_view_at=last_view_at)
+
+
 class DashboardFeed:
     def __init__(self, reader: DashboardReader, clock: Callable[[], datetime], *,
                  interval: float = 0.5, min_gap: float = 0.1, slow_every: float = 2.0,
-                 chart_every: float = 10.0) -> None:
+                 chart_every: float = 10.0, compose_timeout: float = 5.0) -> None:
         self.reader = reader
         self.clock = clock
         self.interval = interval
         self.min_gap = min_gap
         self.slow_every = slow_every
         self.chart_every = chart_every
+        # Every read is from PostgreSQL: one that hangs (a half-open link)
+        # is a PostgreSQL that does not answer, said after this long.
+        self.compose_timeout = compose_timeout
         self.version = 0
         self.message: bytes | None = None  # the newest view as an SSE event
         self.compositions = 0  # how many views were composed (for the benchmark)
@@ -60,7 +92,10 @@ class DashboardFeed:
         self._closed = False
         self._slow: tuple[float, Slow] | None = None
         self._chart: tuple[float, date, list[tuple[datetime, int]]] | None = None
-        self._failing_since: float | None = None
+        self._failing_since: datetime | None = None
+        self._failure: tuple[str, str | None, str] | None = None  # what was said (and logged)
+        self._last_view_at: datetime | None = None
+        self.failures = 0  # compositions that failed (for tests and the benchmark)
 
     # -- composing ---------------------------------------------------------
 
@@ -92,12 +127,46 @@ class DashboardFeed:
         if content == self._content:
             return False
         self._content = content
+        self._last_view_at = view.at
+        self._send(b"view", _encoder.encode(view))
+        return True
+
+    def _send(self, event: bytes, data: bytes) -> None:
         self.version += 1
-        self.message = (b"id: %d\nevent: view\ndata: " % self.version
-                        + _encoder.encode(view) + b"\n\n")
+        self.message = b"id: %d\nevent: %s\ndata: %s\n\n" % (self.version, event, data)
         self._changed.set()
         self._changed = asyncio.Event()
-        return True
+
+    def _failed(self, error: Exception) -> None:
+        """A composition failed: tell every dashboard once per cause, and log it
+        with its reason (the traceback only for a cause that is not a server
+        away, which would be a bug)."""
+        self.failures += 1
+        if self._failing_since is None:
+            self._failing_since = self.clock()
+        stale = stale_of(error, self._failing_since, self._last_view_at)
+        cause = (stale.code, stale.system, stale.reason)
+        if cause == self._failure:
+            return
+        self._failure = cause
+        if isinstance(error, Unavailable):
+            log.warning("dashboard feed: the view cannot be composed (%s): %s; "
+                        "dashboards told their view is stale, retrying every %.1fs",
+                        stale.system, stale.reason, self.interval)
+        else:
+            log.error("dashboard feed: the view cannot be composed: %s; dashboards told "
+                      "their view is stale, retrying every %.1fs", stale.reason,
+                      self.interval, exc_info=error)
+        # The next view is sent even if it equals the last: the pages must
+        # hear that their data is fresh again.
+        self._content = None
+        self._send(b"stale", _encoder.encode(stale))
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.warning("dashboard feed: composing again (failing since %s)",
+                        self._failing_since.isoformat())
+        self._failing_since, self._failure = None, None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -105,12 +174,17 @@ class DashboardFeed:
             started = loop.time()
             self._poked.clear()
             try:
-                self._publish(await self.view())
-                self._failing_since = None
-            except Exception:  # PostgreSQL away a moment: keep the last view, try again
-                if self._failing_since is None:
-                    self._failing_since = started
-                    log.exception("the dashboard view could not be composed; retrying")
+                try:
+                    async with asyncio.timeout(self.compose_timeout):
+                        view = await self.view()
+                except TimeoutError as e:
+                    raise Unavailable("postgres", f"PostgreSQL gave no answer within "
+                                      f"{self.compose_timeout:g} s") from e
+            except Exception as e:  # PostgreSQL away: say so, keep trying (never silent)
+                self._failed(e)
+            else:
+                self._recovered()
+                self._publish(view)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):
                     await self._poked.wait()
@@ -143,6 +217,7 @@ class DashboardFeed:
         task, self._task = self._task, None
         # A later listener starts from a fresh composition, never an old view.
         self.message, self._content = None, None
+        self._failing_since, self._failure = None, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

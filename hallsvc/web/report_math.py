@@ -289,6 +289,3 @@ def period_scores(cfg: HallConfig, p: Period, taps: Sequence[Tap], now: datetime
                         {s: tuple(fs) for s, fs in found.items()}, worked, provisional,
                         in_progress)
 
-
-# Q9: the common local target for the average wait.
-TARGET_WAIT_MINUTES = 15

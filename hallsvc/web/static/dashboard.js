@@ -4,6 +4,9 @@
 // and a stream reader because EventSource cannot send the bearer token.
 // Durations are worked out here from the view's instants and tick every
 // second between pushes, on the server's clock (the view's `at`).
+// When fresh data stops coming (the server says `stale`: it cannot read the
+// record; or the stream breaks or goes quiet) the page keeps the last view,
+// dims it and says since when it is out of date, and reconnects by itself.
 "use strict";
 
 (() => {
@@ -23,6 +26,10 @@
   let offset = 0;        // server clock − browser clock, from the last push
   let controller = null; // aborts the running stream
   let retries = 0;
+  let lastByte = 0;      // when the stream last said anything (a view, stale, keep-alive)
+  // The server sends at least a keep-alive every 15 s: a stream quiet for
+  // longer than this has died without closing (a half-open link).
+  const QUIET_MS = 20000;
 
   const serverNow = () => Date.now() + offset;
 
@@ -220,9 +227,26 @@
 
   // -- the live feed ----------------------------------------------------------
 
-  function setLive(state, text) {
+  function setLive(state, text, why) {
     $("live").dataset.state = state;
     $("live").textContent = text;
+    $("live").title = why || "";
+  }
+
+  function fresh() {
+    setLive("on", "实时");
+    $("board").classList.remove("stale");
+    $("stale-why").hidden = true;
+  }
+
+  // The last view stays on screen, dimmed, with the time it was true.
+  function stale(why) {
+    if (!view) { setLive("retry", why); return; }
+    const at = new Date(view.at).toLocaleTimeString("zh-CN", { hour12: false });
+    setLive("stale", "数据已过期 " + at, why);
+    $("board").classList.add("stale");
+    $("stale-why").textContent = `以下为 ${at} 的数据：${why}`;
+    $("stale-why").hidden = false;
   }
 
   function onBlock(block) {
@@ -235,13 +259,21 @@
       if (field === "event") event = value;
       else if (field === "data") data.push(value);
     }
-    if (event === "view" && data.length) render(JSON.parse(data.join("\n")));
+    if (!data.length) return;
+    if (event === "view") { render(JSON.parse(data.join("\n"))); fresh(); }
+    else if (event === "stale") {
+      const s = JSON.parse(data.join("\n"));
+      stale(s.code === "unavailable" ? "服务器暂时无法读取数据（" +
+            (s.system === "redis" ? "Redis" : "数据库") + "无响应），正在重试" :
+            "服务器暂时无法生成看板数据，正在重试");
+    }
   }
 
   async function connect() {
     controller = new AbortController();
     const mine = controller;
-    setLive("retry", "连接中…");
+    if (!view) setLive("retry", "连接中…");
+    lastByte = Date.now();
     try {
       const r = await fetch("/api/v1/dashboard/feed", {
         headers: { Authorization: "Bearer " + hall.token(), Accept: "text/event-stream" },
@@ -249,13 +281,13 @@
       if (r.status === 401) { hall.setToken(null); showLogin("登录已失效，请重新登录"); return; }
       if (r.status === 403) { showLogin("此账号无权查看大厅看板，请用管理人员账号登录"); return; }
       if (!r.ok) throw new Error("HTTP " + r.status);
-      setLive("on", "实时");
       retries = 0;
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = "";
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        lastByte = Date.now();
         buf += value.replace(/\r\n?/g, "\n");
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
@@ -267,10 +299,24 @@
       if (mine.signal.aborted) return;
     }
     if (mine !== controller || mine.signal.aborted) return;
-    setLive("retry", "连接中断，正在重连…");
+    reconnect("与服务器的连接中断，正在重连");
+  }
+
+  function reconnect(why) {
+    const mine = controller;
+    stale(why);
     retries = Math.min(retries + 1, 5);
     setTimeout(() => { if (mine === controller) connect(); },
                250 * 2 ** retries * (0.8 + Math.random() * 0.4));
+  }
+
+  // A stream that says nothing past the keep-alive is dead: start again.
+  function watch() {
+    if (!controller || Date.now() - lastByte < QUIET_MS) return;
+    controller.abort();
+    controller = new AbortController(); // the next connect() is this one's
+    lastByte = Date.now();
+    reconnect("与服务器的连接无响应，正在重连");
   }
 
   function stop() {
@@ -328,6 +374,7 @@
   window.addEventListener("pagehide", stop);
   window.addEventListener("resize", drawChart);
   setInterval(tick, 1000);
+  setInterval(watch, 2000);
   setInterval(drawChart, 30000); // the point for now moves along the day
   if (hall.token()) showBoard(); else showLogin();
 })();
