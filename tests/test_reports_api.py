@@ -297,3 +297,76 @@ async def test_the_pages_four_ticket_requests_share_one_reading(
     assert (await get(hall, "/api/v1/reports/tickets", manager))["windows"][0]["open_minutes"] \
         == 121.0
     assert readings == 2
+
+
+async def two_negative_ratings(h: HallUnderTest) -> None:
+    """H8a: Monday 2026-03-09 A001, served at W01 by clerk1, rated 非常不满意
+    (its follow-up due five working days on: Monday 03-16); Tuesday 03-10
+    A001 again, rated 不满意 (due Tuesday 03-17); one more rated 满意 (no
+    follow-up). The clock is then Tuesday 03-17 09:00: the first is overdue,
+    the second due today, still open."""
+    hall_id, url = h.cfg.hall.id, h.servers.mqtt_url
+    await connected(h)
+    manager = await h.client.login("manager")
+    async with RatingPad(hall_id, "PAD-W01", url) as pad:
+        for count, (level, then) in enumerate(
+                ((1, {"minutes": 10}), (4, {"days": 1}), (2, {"days": 7})), start=1):
+            t1 = await h.client.login("clerk1", "W01")
+            number = (await h.client.issue("A01"))["ticket"]["number"]
+            assert (await h.client.press(t1, "W01", "call-next"))[0] == 200
+            assert (await h.client.press(t1, "W01", "finish"))[0] == 200
+            await pad.wait_for(lambda n=number: pad.asking and pad.prompt["ticket"] == n)
+            await pad.press(level)
+            await until(lambda c=count: _rated_since(h, manager, "2026-03-09", c),
+                        what=f"{number} rated {level}")
+            h.clock.advance(**then)
+    await clear_retained(url, hall_id)
+
+
+async def _rated_since(h: HallUnderTest, token: str, first: str, count: int) -> bool:
+    """`count` ratings are on record from `first` to the hall's today."""
+    today = h.clock().astimezone(h.cfg.zone).date().isoformat()
+    r = await get(h, f"/api/v1/devices/ratings?first={first}&last={today}", token)
+    return bool(r["count"] == count)
+
+
+async def test_negative_ratings_open_follow_ups_that_fall_overdue(
+        make_hall: Callable[..., Any]) -> None:
+    async with make_hall() as h:
+        await two_negative_ratings(h)  # now Tuesday 2026-03-17, 09:00 (+ the minutes)
+        manager = await h.client.login("manager")
+        r = await get(h, "/api/v1/reports/ratings?from=2026-03-09&to=2026-03-17", manager)
+        assert r["count"] == 3
+        got = [(f["ticket"], f["service_day"], f["window_name"], f["clerk"], f["level_name"],
+                f["due"], f["state"], f["overdue"]) for f in r["follow_ups"]]
+        assert got == [
+            ("A001", "2026-03-09", "1号窗口", "clerk1", "非常不满意", "2026-03-16", "overdue",
+             True),
+            ("A001", "2026-03-10", "1号窗口", "clerk1", "不满意", "2026-03-17", "open", False)]
+        assert (r["follow_ups_open"], r["follow_ups_overdue"]) == (2, 1)
+        assert r["follow_ups"][0]["steps"] == ["verify", "fix", "answer"]
+        # A period with only the second day: only its follow-up.
+        r = await get(h, "/api/v1/reports/ratings?from=2026-03-10&to=2026-03-10", manager)
+        assert [f["due"] for f in r["follow_ups"]] == ["2026-03-17"]
+        # The dashboard counts every follow-up not closed, whatever its day.
+        v = await get(h, "/api/v1/dashboard", manager)
+        assert v["follow_ups"] == {"open": 2, "overdue": 1, "nearest_due": "2026-03-17"}
+
+
+async def test_the_wait_target_is_the_hall_files(make_hall: Callable[..., Any]) -> None:
+    """Q9: `thresholds.wait_target_minutes` (here 11) is the target of the
+    dashboard and of the reports; the morning's average wait of 11.75
+    minutes (0, 12, 15, 20) misses it, which would meet the usual 15."""
+    thresholds = {"recall_limit": 2, "swamped_waiting": 10, "wait_target_minutes": 11}
+    async with make_hall(thresholds=thresholds) as h:
+        await a_morning(h)
+        manager = await h.client.login("manager")
+        t = (await get(h, "/api/v1/dashboard", manager))["totals"]
+        assert (t["target_wait_minutes"], t["average_wait_seconds"], t["on_target"]) == \
+            (11, 705.0, False)
+        r = await get(h, "/api/v1/reports/tickets", manager)
+        assert r["target_wait_minutes"] == 11
+        _, _, svg = await text_of(h, "/api/v1/reports/waits.svg", manager)
+        target = [p for p in ET.fromstring(svg).iter(f"{SVG}polyline")
+                  if p.get("data-series") == "目标 11 分钟"]
+        assert target, "the chart draws the hall's target"

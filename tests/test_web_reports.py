@@ -9,14 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from tests.conftest import PASSWORD, REPO, HallUnderTest, screenshot
 from tests.device_kit import clear_retained, connected, get, ms, shanghai, until
-from tests.test_reports_api import a_morning
+from tests.test_reports_api import a_morning, two_negative_ratings
 
 sys.path.insert(0, str(REPO / "firmware-sim"))
 from pad import RatingPad
@@ -73,7 +75,9 @@ async def test_a_manager_reads_the_reports_and_downloads_a_csv(
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url))
     await page.goto(hall.client.base + "/reports")
-    assert await page.title() == "统计报表 · 政务服务中心"
+    # The hall's own name (the hall file's, from GET /api/v1/services).
+    await expect(page.locator("#hall-name")).to_have_text("测试政务服务中心")
+    assert await page.title() == "统计报表 · 测试政务服务中心"
     await page.fill("#login-user", "manager")
     await page.fill("#login-password", PASSWORD)
     await page.press("#login-password", "Enter")
@@ -179,3 +183,38 @@ async def test_a_clerk_is_sent_to_the_window_client(hall: HallUnderTest, page: A
     await page.wait_for_function("document.querySelector('#login-error').textContent !== ''")
     assert "窗口叫号终端" in (await error.text_content() or "")
     assert await page.is_hidden("#reports")
+
+
+async def test_follow_ups_of_negative_ratings_on_the_reports_and_the_dashboard(
+        make_hall: Callable[..., Any], page: Any) -> None:
+    """H8a: the 评价 report lists the period's follow-ups with their due
+    day, the overdue one marked; the dashboard counts them."""
+    async with make_hall() as h:
+        await two_negative_ratings(h)  # today: Tuesday 2026-03-17
+        await page.goto(h.client.base + "/reports")
+        await page.fill("#login-user", "manager")
+        await page.fill("#login-password", PASSWORD)
+        await page.press("#login-password", "Enter")
+        await page.wait_for_selector("#ratings-windows tbody td")
+        await page.fill("#from", "2026-03-09")
+        await page.fill("#to", "2026-03-17")
+        await page.press("#to", "Enter")
+        note = page.locator("#follow-ups-note")
+        await expect(note).to_have_text("(2 件 · 待处理 2 件 · 其中已超期 1 件)", timeout=5000)
+        assert await cells(page, "ratings-follow-ups") == [
+            ["A001", "2026-03-09", "1号窗口", "clerk1", "非常不满意", "2026-03-16",
+             "核实 → 整改 → 反馈", "已超期"],
+            ["A001", "2026-03-10", "1号窗口", "clerk1", "不满意", "2026-03-17",
+             "核实 → 整改 → 反馈", "待处理"]]
+        overdue = page.locator("#ratings-follow-ups tbody tr").first
+        assert await overdue.evaluate("tr => getComputedStyle(tr).backgroundColor") == \
+            "rgb(253, 236, 234)"  # marked
+        await expect(page.locator("#follow-ups-limits")).to_contain_text("尚无办理记录")
+        await page.locator("#ratings").scroll_into_view_if_needed()
+        await screenshot(page, "reports-follow-ups")
+
+        await page.goto(h.client.base + "/dashboard")
+        await expect(page.locator("#live")).to_have_text("实时", timeout=5000)
+        await expect(page.locator("#follow-ups")).to_have_text(
+            "差评回访 待处理 2已超期 1最近期限 3月17日")
+        await expect(page.locator("#follow-ups .r")).to_have_text("已超期 1")

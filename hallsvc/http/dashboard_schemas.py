@@ -135,6 +135,16 @@ class CaseWarnings(msgspec.Struct, frozen=True):
     warned: list[CaseDue]
 
 
+class FollowUps(msgspec.Struct, frozen=True):
+    """H8a: the follow-ups of negative ratings not closed (the record has no
+    workflow that closes one yet), those past their due day, and the
+    nearest due day still ahead."""
+
+    open: int  # the overdue ones included
+    overdue: int
+    nearest_due: date | None
+
+
 class Alarm(msgspec.Struct, frozen=True):
     kind: str  # device_offline | unstaffed | temperature | sensor_fault | caller_gave_up
     subject: str
@@ -172,5 +182,6 @@ class DashboardView(msgspec.Struct, frozen=True):
     temperature: Temperature
     attendance: list[AttendanceException]
     cases: CaseWarnings
+    follow_ups: FollowUps  # H8a
     alarms: list[Alarm]
     chart: WaitingChart

@@ -26,6 +26,7 @@ from hallsvc.hours import WorkingDays, service_day
 from hallsvc.http import report_schemas as rs
 from hallsvc.http.api import Call
 from hallsvc.http.routes import api
+from hallsvc.web import follow_ups as fu
 from hallsvc.web import plots, report_csv
 from hallsvc.web import report_math as rm
 from hallsvc.web.report_store import ReportStore
@@ -202,8 +203,9 @@ async def utilisation_svg(hall: Hall, call: Call) -> web.Response:
 
 # -- ratings (H8) ------------------------------------------------------------------------
 
-async def ratings_report(hall: Hall, p: rm.Period) -> rs.RatingsReport:
+async def ratings_report(hall: Hall, p: rm.Period, now: datetime) -> rs.RatingsReport:
     rows = await _store(hall).ratings(p)
+    today = service_day(now, hall.cfg.zone)
 
     def stats(key: str, name: Callable[[Hall, str], str]) -> list[rs.RatingRow]:
         return [rs.RatingRow(key=s.key, name=name(hall, s.key), count=s.count,
@@ -213,12 +215,30 @@ async def ratings_report(hall: Hall, p: rm.Period) -> rs.RatingsReport:
     return rs.RatingsReport(hall=hall.cfg.hall.id, start=p.first, end=p.last, count=len(rows),
                             levels=[lv.label for lv in Level],
                             windows=stats("window_id", _window_name),
-                            clerks=stats("clerk", _clerk_name))
+                            clerks=stats("clerk", _clerk_name),
+                            **_follow_ups(hall, rows, today))
+
+
+def _follow_ups(hall: Hall, rows: Sequence[Any], today: date) -> dict[str, Any]:
+    """H8a: the follow-ups of the period's negative ratings, soonest due first."""
+    out = []
+    for r in sorted((r for r in rows if r["follow_up"]), key=lambda r: (r["due"], r["at"])):
+        state = fu.state_of(r["due"], r["closed_at"], today)
+        out.append(rs.FollowUpRow(
+            ticket=r["ticket"], service_day=r["service_day"], window=r["window_id"],
+            window_name=_window_name(hall, r["window_id"]), clerk=r["clerk"],
+            clerk_name=_clerk_name(hall, r["clerk"]), level=r["level"],
+            level_name=Level(r["level"]).label, rated_at=r["at"], due=r["due"],
+            provisional=r["provisional"], steps=list(r["steps"]), state=state.value,
+            overdue=state is fu.State.OVERDUE))
+    return {"follow_ups": out,
+            "follow_ups_open": sum(f.state != fu.State.CLOSED for f in out),
+            "follow_ups_overdue": sum(f.overdue for f in out)}
 
 
 @_op("ratings", "Ratings per window and clerk, by level (H8)", response=rs.RatingsReport)
 async def ratings(hall: Hall, call: Call) -> rs.RatingsReport:
-    return await ratings_report(hall, _period(hall, call))
+    return await ratings_report(hall, _period(hall, call), call.now)
 
 
 @_op("ratings.csv", "Ratings per window or clerk, as CSV (H8)", query=rs.RatingsByQuery,
@@ -226,8 +246,8 @@ async def ratings(hall: Hall, call: Call) -> rs.RatingsReport:
 async def ratings_csv(hall: Hall, call: Call) -> web.Response:
     p = _period(hall, call)
     by = call.query.by
-    return _file(hall, p, f"ratings-{by}", report_csv.ratings(await ratings_report(hall, p), by),
-                 "text/csv")
+    r = await ratings_report(hall, p, call.now)
+    return _file(hall, p, f"ratings-{by}", report_csv.ratings(r, by), "text/csv")
 
 
 @_op("ratings.svg", "Chart: ratings per window or clerk, one bar per level (H8)",
@@ -235,7 +255,7 @@ async def ratings_csv(hall: Hall, call: Call) -> web.Response:
 async def ratings_svg(hall: Hall, call: Call) -> web.Response:
     p = _period(hall, call)
     by = call.query.by
-    r = await ratings_report(hall, p)
+    r = await ratings_report(hall, p, call.now)
     rows = r.windows if by == "window" else r.clerks
     series = [plots.Series(label, [x.by_level[i] for x in rows], _LEVEL_COLORS[i])
               for i, label in enumerate(r.levels)][::-1]  # 非常满意 first

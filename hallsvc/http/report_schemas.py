@@ -90,6 +90,28 @@ class RatingRow(_Out, frozen=True, kw_only=True):
     negative: int  # 不满意 and 非常不满意 (H8a: each has a follow-up)
 
 
+class FollowUpRow(_Out, frozen=True, kw_only=True):
+    """H8a: the follow-up a negative rating opened. The record has no
+    workflow past "opened" yet (nothing closes one): `state` is `open`,
+    `overdue` (past the end of its due day) or, once something closes it,
+    `closed`."""
+
+    ticket: str
+    service_day: date
+    window: str
+    window_name: str
+    clerk: str
+    clerk_name: str
+    level: int  # 1 非常不满意, 2 不满意
+    level_name: str
+    rated_at: datetime
+    due: date  # the end of this working day
+    provisional: bool  # C2a: counted without an official calendar
+    steps: list[str]  # verify, fix, answer (, call_back): what it must go through
+    state: str  # open | overdue | closed
+    overdue: bool
+
+
 class RatingsReport(_Out, frozen=True, kw_only=True):
     hall: str
     start: date = msgspec.field(name="from")
@@ -98,6 +120,9 @@ class RatingsReport(_Out, frozen=True, kw_only=True):
     levels: list[str]  # the five levels' names, 1 … 5
     windows: list[RatingRow]
     clerks: list[RatingRow]
+    follow_ups: list[FollowUpRow]  # of the period's negative ratings, by due day
+    follow_ups_open: int  # the overdue ones included
+    follow_ups_overdue: int
 
 
 # -- clerk scores (H4, H5) ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from hallsvc.devices.topics import DeviceKind
 from hallsvc.hours import service_day
 from hallsvc.http import dashboard_schemas as d
 from hallsvc.queue.model import WindowKind
+from hallsvc.web import follow_ups
 
 CHART_STEP_MINUTES = 10
 OVERDUE_LISTED = 20  # C5: the red cases named on the screen (the count is exact)
@@ -254,6 +255,13 @@ def case_warnings(levels: Mapping[str, int], listed: Iterable[Row]) -> d.CaseWar
                           red=levels.get("red", 0), overdue=overdue, warned=warned)
 
 
+def follow_up_counts(groups: Iterable[tuple[date, datetime | None, int]], today: date
+                     ) -> d.FollowUps:
+    """H8a: open and overdue follow-ups of negative ratings, all days."""
+    c = follow_ups.counts(groups, today)
+    return d.FollowUps(open=c.open, overdue=c.overdue, nearest_due=c.nearest_due)
+
+
 def alarms(rows: Iterable[Row]) -> list[d.Alarm]:
     return [d.Alarm(kind=r["kind"], subject=r["subject"], since=r["since"],
                     raised_at=r["raised_at"]) for r in rows]
@@ -283,6 +291,7 @@ class Slow:
     temperature: d.Temperature
     attendance: list[d.AttendanceException]
     cases: d.CaseWarnings
+    follow_ups: d.FollowUps
     alarms: list[d.Alarm]
 
 
@@ -299,6 +308,6 @@ def compose(cfg: HallConfig, now: datetime, live: Live, slow: Slow,
         services=services, windows=windows,
         proxy=proxy_loads(cfg, windows, live.day, services),
         devices=slow.devices, temperature=slow.temperature, attendance=slow.attendance,
-        cases=slow.cases, alarms=slow.alarms,
+        cases=slow.cases, follow_ups=slow.follow_ups, alarms=slow.alarms,
         chart=d.WaitingChart(opens=opens, closes=closes, step_minutes=CHART_STEP_MINUTES,
                              points=waiting_series(changes, opens, now)))

@@ -32,6 +32,7 @@ from hallsvc.web.dashboard import (
     attendance_exceptions,
     case_warnings,
     device_counts,
+    follow_up_counts,
     temperature,
 )
 
@@ -84,7 +85,10 @@ _CASES_LISTED = (
     "(SELECT number, service_name, department, window_id, clerk, level, due_at, level_at "
     " FROM cases WHERE hall_id = $1 AND finished_at IS NULL AND level = 'yellow' "
     " ORDER BY due_at NULLS LAST, id LIMIT $3)")
-
+# H8a: the follow-ups not closed, by due day (a few rows: negative ratings).
+_FOLLOW_UPS = (
+    "SELECT due, count(*)::int AS n FROM rating_follow_ups "
+    "WHERE hall_id = $1 AND closed_at IS NULL GROUP BY due")
 
 
 class DashboardReader:
@@ -118,18 +122,21 @@ class DashboardReader:
     async def slow(self, now: datetime) -> Slow:
         today = service_day(now, self.cfg.zone)
         start = datetime.combine(today, time(0), self.cfg.zone)
-        presence, latest, open_alarms, taps, levels, listed = await asyncio.gather(
+        six = asyncio.gather(
             self.devices.presence(), self.devices.latest_readings(),
             self.devices.alarms(open_only=True),
             self.devices.taps_between(start, start + timedelta(days=1)),
             self.sql.fetch(_CASE_LEVELS, self.hall),
             self.sql.fetch(_CASES_LISTED, self.hall, OVERDUE_LISTED, WARNED_LISTED))
+        (presence, latest, open_alarms, taps, levels, listed), follow_ups = \
+            await asyncio.gather(six, self.sql.fetch(_FOLLOW_UPS, self.hall))
         found = reports.attendance(self.cfg, today, taps, now, self.working_days)
         alarmed = {r["subject"] for r in open_alarms if r["kind"] == "temperature"}
         return Slow(device_counts(self.registry, presence),
                     temperature(self.cfg, self.registry, latest, alarmed, today),
                     attendance_exceptions(found),
                     case_warnings({r["level"]: r["n"] for r in levels}, listed),
+                    follow_up_counts([(r["due"], None, r["n"]) for r in follow_ups], today),
                     alarms(open_alarms))
 
     async def chart_changes(self, day: date) -> list[tuple[datetime, int]]:

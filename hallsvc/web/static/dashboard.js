@@ -71,6 +71,7 @@
     view = v;
     offset = Date.parse(v.at) - Date.now();
     $("hall-name").textContent = v.name;
+    document.title = `大厅实时看板 · ${v.name}`;
     const t = v.totals;
     $("k-issued").textContent = t.issued;
     $("k-waiting").textContent = t.waiting;
@@ -160,6 +161,13 @@
       `${x.due_at ? "时限 " + when(x.due_at) : ""}</span></li>`;
     list($("cases"), [...c.overdue.map(x => caseItem(x, "level-red")),
                       ...c.warned.map(x => caseItem(x, "level-yellow"))], "没有预警办件");
+    // H8a: follow-ups of negative ratings not closed, and those past their due day.
+    const f = v.follow_ups;
+    $("follow-ups").innerHTML = `差评回访 <span class="${f.open ? "y" : "g"}">待处理 ${f.open}</span>` +
+      `<span class="${f.overdue ? "r" : "g"}">已超期 ${f.overdue}</span>` +
+      (f.nearest_due && f.open > f.overdue
+        ? `<span class="muted small">最近期限 ${+f.nearest_due.slice(5, 7)}月${+f.nearest_due.slice(8)}日</span>`
+        : "");
     $("alarm-count").textContent = v.alarms.length;
     list($("alarms"), v.alarms.map(a =>
       `<li>${esc(ALARM[a.kind] || a.kind)}：${esc(a.subject)} ` +

@@ -78,7 +78,19 @@ const R = {
       R.rows(id, list, x => [[x.name], [x.count, 1],
         ...[...x.by_level].reverse().map(c => [c, 1]), [R.n(x.average, 2), 1], [x.negative, 1]]);
     }
+    // H8a: the follow-ups of the period's negative ratings.
+    R.$("follow-ups-note").textContent = r.follow_ups.length
+      ? `(${r.follow_ups.length} 件 · 待处理 ${r.follow_ups_open} 件 · 其中已超期 ${r.follow_ups_overdue} 件)` : "";
+    R.rows("ratings-follow-ups", r.follow_ups, f => [
+      [f.ticket], [f.service_day], [f.window_name], [f.clerk_name], [f.level_name],
+      [f.due + (f.provisional ? " (暂按周一至周五计)" : "")],
+      [f.steps.map(s => R.steps[s] || s).join(" → ")],
+      [f.overdue ? '<span class="overdue">已超期</span>'
+        : hall.esc(R.followUpState[f.state] || f.state), "html"]], "本期间无差评，无整改回访");
   },
+
+  steps: { verify: "核实", fix: "整改", answer: "反馈", call_back: "回访" },
+  followUpState: { open: "待处理", overdue: "已超期", closed: "已办结" },
 
   scores(r) {
     R.$("scores-note").textContent = `${r.working_days} 个工作日` +
@@ -188,6 +200,15 @@ const R = {
     return { from: d.toISOString().slice(0, 10), to: today };
   },
 
+  // The hall's own name in the header (GET /api/v1/services is public).
+  async hallName() {
+    try {
+      const cat = await hall.api("GET", "/api/v1/services", null, null);
+      R.$("hall-name").textContent = cat.name;
+      document.title = `统计报表 · ${cat.name}`;
+    } catch (e) { /* the header stays without a name; the reports say what failed */ }
+  },
+
   showLogin() {
     hall.setToken(null);
     R.$("reports").hidden = true;
@@ -230,5 +251,6 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const b of document.querySelectorAll("button.csv")) {
     b.addEventListener("click", () => R.download(b));
   }
+  R.hallName();
   if (hall.token()) R.start(); else R.showLogin();
 });
