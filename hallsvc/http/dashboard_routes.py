@@ -63,7 +63,8 @@ async def dashboard(hall: Hall, call: Call) -> DashboardView:
 
 @api.op("GET", "/api/v1/dashboard/feed",
         summary="The dashboard view, pushed whenever it changes (server-sent events: "
-                "event `view`, data = the view as JSON)",
+                "event `view`, data = the view as JSON; event `stale`, data = the reason, "
+                "when the view cannot be composed)",
         tag=_TAG, right=Right.READ_HALL, produces="text/event-stream")
 async def dashboard_feed(hall: Hall, call: Call) -> web.StreamResponse:
     feed = feed_of(call.request.app, hall)
