@@ -319,6 +319,25 @@ async def bursts(w: Windows, count: int, pause: float = 0.2) -> Bursts:
     return Bursts(own, from_instant, spans, errors, empty)
 
 
+async def commit_probe(env: Env, rate: float, stop: asyncio.Event) -> list[float]:
+    """The floor of a durable call: a one-row INSERT in its own transaction,
+    `rate` times a second, in the bench database while the windows press.
+    Its latencies (ms) are what any call-next must at least wait for."""
+    con = await asyncpg.connect(env.database_url)
+    lat: list[float] = []
+    try:
+        await con.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe "
+                          "(id bigserial PRIMARY KEY, at timestamptz NOT NULL)")
+        while not stop.is_set():
+            t = time.perf_counter()
+            await con.execute("INSERT INTO bench_commit_probe (at) VALUES (now())")
+            lat.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(1 / rate)
+    finally:
+        await con.close()
+    return lat
+
+
 # -- filling the day ------------------------------------------------------------------------------
 
 async def fill_day_sql(env: Env, hall: BenchHall, n: int, day_start: datetime) -> None:
@@ -408,6 +427,7 @@ class Run:
     bursts: Bursts
     paced: LoadResult
     hall: LoadResult  # the windows at a hall's (high) rate: `serving`
+    commits_ms: list[float]  # the commit probe, in the same seconds as `hall`
     login_s: float
     fill_s: float
 
@@ -432,6 +452,7 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
             b: Bursts | None = None
             paced: LoadResult | None = None
             at_hall_rate: LoadResult | None = None
+            commits: list[float] = []
             fill_s = 0.0
             for phase in PHASES:
                 if phase == "50k day":
@@ -447,14 +468,20 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
                 if phase == "empty day":
                     # The goal's two readings first, before any saturation: the
                     # windows at a hall's (high) rate, then all pressing at once.
+                    stop = asyncio.Event()
+                    probe = asyncio.create_task(commit_probe(env, 20.0, stop))
                     at_hall_rate = await closed_loop(
                         len(hall.windows), args.hall_duration, args.serve,
                         serving(w, args.serve), srv.pid)
+                    stop.set()
+                    commits = await probe
                     print(f"run {run} at a hall's rate (serving 0–{2 * args.serve:g} s, mean "
                           f"{args.serve:g} s): {at_hall_rate.rate:,.1f} call-next/s, "
                           f"{at_hall_rate.ok} presses, p50 {at_hall_rate.p50_ms:.1f} ms, "
                           f"p99 {at_hall_rate.p99_ms:.1f} ms, max {at_hall_rate.max_ms:.1f} ms,"
-                          f" errors {at_hall_rate.errors}", flush=True)
+                          f" errors {at_hall_rate.errors}; a bare commit meanwhile: p50"
+                          f" {percentile(commits, 50):.1f} ms, p99 {percentile(commits, 99):.1f}"
+                          f" ms", flush=True)
                     b = await bursts(w, args.bursts)
                     print(f"run {run} bursts: {len(b.own_ms)} presses, p50"
                           f" {percentile(b.own_ms, 50):.1f} ms, p99"
@@ -484,7 +511,7 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
         for line in srv.problems()[:5]:
             print(f"  ! hallsvc logged: {line}", file=sys.stderr)
         ok = True
-        return Run(phases, served, backlog, b, paced, at_hall_rate, login_s, fill_s)
+        return Run(phases, served, backlog, b, paced, at_hall_rate, commits, login_s, fill_s)
     finally:
         await asyncio.to_thread(srv.stop)
         if not ok:
@@ -543,13 +570,18 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> None:
           f"{2 * args.serve:g} s (mean {args.serve:g} s) between finish and the next press, "
           f"{args.hall_duration:g} s measured, medians of {n} runs:\n")
     print(markdown_table(
-        ["call-next/s", "presses per run", "p50 ms", "p99 ms", "max ms", "errors",
+        ["", "per second", "count per run", "p50 ms", "p99 ms", "max ms", "errors",
          "server CPU %", "machine CPU %"],
-        [[median([r.rate for r in at]), " / ".join(f"{r.ok:,d}" for r in at),
+        [["call-next", median([r.rate for r in at]), " / ".join(f"{r.ok:,d}" for r in at),
           median([r.p50_ms for r in at]), median([r.p99_ms for r in at]),
           median([r.max_ms for r in at]), sum(r.errors for r in at),
           median([r.cpu.server_pct for r in at if r.cpu]),
-          median([r.cpu.machine_pct for r in at if r.cpu])]]))
+          median([r.cpu.machine_pct for r in at if r.cpu])],
+         ["baseline: a bare one-row commit, same seconds", 20.0,
+          " / ".join(f"{len(r.commits_ms):,d}" for r in runs),
+          median([percentile(r.commits_ms, 50) for r in runs]),
+          median([percentile(r.commits_ms, 99) for r in runs]),
+          median([max(r.commits_ms, default=math.nan) for r in runs]), "", "", ""]]))
     paced = [r.paced for r in runs]
     print(f"\ncall-next, paced (a stress beyond any hall): {args.windows} windows, "
           f"each pausing 0–{2 * args.think:g} s "
