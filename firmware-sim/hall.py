@@ -39,13 +39,20 @@ def hall_devices(raw: dict[str, Any]) -> list[dict[str, Any]]:
 def make_devices(hall: str, specs: list[dict[str, Any]], mqtt: MqttUrl, *,
                  prefix: str = PREFIX, echo: bool = True, chars_per_second: float = 4.0,
                  sensor_interval: float = 5.0, auto_rate: float | None = 3.0,
-                 wav_dir: Path | None = None, clock_in: list[str] | None = None
-                 ) -> list[Device]:
-    """`clock_in`: staff the first reader clocks in once it is up (a demo's morning)."""
+                 wav_dir: Path | None = None, clock_in: list[str] | None = None,
+                 passwords: dict[str, str] | None = None) -> list[Device]:
+    """`clock_in`: staff the first reader clocks in once it is up (a demo's morning).
+    `passwords`: device id -> its own broker password; a device listed logs
+    in as itself (docs/operations.md, Credentials), the others as `mqtt` says."""
     devices: list[Device] = []
     morning = list(clock_in or ())
+    broker = mqtt
     for i, d in enumerate(specs):
         kind, ident = d["kind"], d["id"]
+        if passwords and ident in passwords:
+            mqtt = MqttUrl(broker.host, broker.port, ident, passwords[ident])
+        else:
+            mqtt = broker
         common: dict[str, Any] = {"prefix": prefix, "echo": echo}
         if kind == "window_board":
             devices.append(WindowBoard(hall, ident, mqtt, width=d.get("width", 16),
@@ -69,6 +76,20 @@ def make_devices(hall: str, specs: list[dict[str, Any]], mqtt: MqttUrl, *,
     return devices
 
 
+def read_passwords(path: Path) -> dict[str, str]:
+    """`DEVICE-ID:password` per line (the simulated devices' own secrets)."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        ident, sep, password = line.partition(":")
+        if not sep or not ident or not password:
+            raise SystemExit(f"{path}:{n}: expected DEVICE-ID:password")
+        out[ident] = password
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description="a simulated hall of devices")
     p.add_argument("--hall", help="hall id (default: the hall file's)")
@@ -82,6 +103,8 @@ def main() -> None:
     p.add_argument("--wav-dir", type=Path, help="callers write wav files (needs espeak-ng)")
     p.add_argument("--clock-in", default="", metavar="STAFF,…",
                    help="staff who clock in at the first reader once it is up")
+    p.add_argument("--passwords", type=Path, metavar="FILE",
+                   help="DEVICE-ID:password per line: each listed device logs in as itself")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args()
@@ -97,7 +120,8 @@ def main() -> None:
                                sensor_interval=a.sensor_interval,
                                auto_rate=a.auto_rate if a.auto_rate >= 0 else None,
                                wav_dir=a.wav_dir,
-                               clock_in=[s for s in a.clock_in.split(",") if s]),
+                               clock_in=[s for s in a.clock_in.split(",") if s],
+                               passwords=read_passwords(a.passwords) if a.passwords else None),
           verbose=a.verbose)
 
 

@@ -149,3 +149,30 @@ async def test_devices_log_in_with_their_own_credentials_and_keep_to_their_topic
             await asyncio.sleep(0.3)
             assert bus.stats.rejected["not_msgpack"] == before + 2
             assert not [r for r in bus.stats.recent if "CALLER-1" in r[1]]
+
+
+async def test_the_simulated_hall_logs_each_device_in_as_itself(
+        servers: Servers, hall_id: str, tmp_path: Path) -> None:
+    """firmware-sim/hall.py --passwords: the demo's devices on a locked
+    embedded broker, each with its own password."""
+    from devicekit import MqttUrl
+    from hall import make_devices, read_passwords
+
+    secrets = tmp_path / "devices.txt"
+    secrets.write_text("# the simulated devices' own\nWB-W01:wb-w01-secret\n", encoding="utf-8")
+    assert read_passwords(secrets) == {"WB-W01": "wb-w01-secret"}
+    async with locked_embedded(tmp_path) as (server_url, port), \
+            hall_on(server_url, servers, hall_id, Clock(shanghai(9, 9))) as h:
+        await connected(h)
+        specs = [{"id": "WB-W01", "kind": "window_board", "window": "W01"}]
+        [board] = make_devices(hall_id, specs, MqttUrl("127.0.0.1", port), echo=False,
+                               passwords=read_passwords(secrets))
+        assert isinstance(board, WindowBoard)
+        async with board:
+            token = await h.client.login("clerk1", "W01")
+            await h.client.issue("A01")
+            await h.client.press(token, "W01", "call-next")
+            await board.wait_for(lambda: board.ticket == "A001")
+        [anonymous] = make_devices(hall_id, specs, MqttUrl("127.0.0.1", port), echo=False)
+        with pytest.raises(TimeoutError):
+            await anonymous.start(timeout=2)
