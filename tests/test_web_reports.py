@@ -210,7 +210,8 @@ async def test_follow_ups_of_negative_ratings_on_the_reports_and_the_dashboard(
         assert await overdue.evaluate("tr => getComputedStyle(tr).backgroundColor") == \
             "rgb(253, 236, 234)"  # marked
         await expect(page.locator("#follow-ups-limits")).to_contain_text("尚无办理记录")
-        await page.locator("#ratings").scroll_into_view_if_needed()
+        await page.eval_on_selector("#ratings-follow-ups",
+                                    "t => t.scrollIntoView({block: 'center'})")
         await screenshot(page, "reports-follow-ups")
 
         await page.goto(h.client.base + "/dashboard")
