@@ -1,31 +1,21 @@
 """The warning scheduler (C5): each change of a case's level fires at its
 moment, from a heap of next-change instants, never by scanning every case.
+docs/cases.md ("The warning scheduler") gives the why of each point.
 
-- Per armed case it keeps one int, `next change in epoch ms << 40 | case id`,
-  in a binary heap (about 44 bytes a case); a firing reads the case back from
-  the record and reckons it with the pure core (`assess`).
-- All timed changes happen at a close (C2) or a midnight, so they come in
-  bursts: at a close a fifth of the open cases may change at once. Time
-  being an argument of the pure core, the cases due within `LOOKAHEAD` are
-  read, reckoned and *recorded* ahead, "as of" their moment (`level_next`
-  from `level_next_at`: readers derive the level in force), each write
-  guarded by the case's version. At the moment only the announcement
-  remains: one `CaseLevels` message per window and department, and the
-  manager's tally (`notices.moment`), announced once per moment
-  (`case_level_moments`). Then `level` itself is brought in step, at leisure.
-- A change found due at the moment itself (not recorded ahead: a case
-  created or changed within the look-ahead, a C6 deemed consent, a special
-  procedure's level) is written and announced at once, in one transaction.
-- Rebuilt from PostgreSQL when it starts: the heap from `cases.next_change`,
-  the moments recorded ahead and not yet announced from `case_level_moments`.
-  A change that came while hallsvc was down is announced at once, with
-  `since_ms` (when it changed) before `at_ms`.
-- A case created or advanced by any process is (re)armed by the NOTIFY of
-  the `cases_armed` trigger, heard on the lease connection.
-- With several processes, one holds the hall's lease (an advisory lock) and
-  fires; writes are guarded by each case's version, and a moment is
-  announced only while its row says it was not, so a change is announced once.
-- Time comes from the injected clock. `run_due()` fires what is due now and
+- Per armed case one int, `next change in epoch ms << 40 | case id`, in a
+  binary heap (about 44 bytes a case); rebuilt from `cases.next_change` at
+  start, re-armed by the NOTIFY of the `cases_armed` trigger.
+- Changes come in bursts (a close, a midnight): the cases due within
+  `LOOKAHEAD` are read, reckoned at their moment (time is an argument) and
+  recorded ahead, as of it (`level_next` from `level_next_at`), guarded by
+  version. At the moment only the announcement remains: one `CaseLevels`
+  per window and department and the manager's tally, once per moment
+  (`case_level_moments`); `level` is brought in step a few seconds later.
+- A change found due at the moment itself is written and announced at once,
+  in one transaction (`fire`); a moment or a change missed while hallsvc
+  was down is announced when it is back, `since_ms` before `at_ms`.
+- One process per hall holds the lease (an advisory lock) and fires.
+- Time comes from the injected clock; `run_due()` fires what is due now and
   returns: the deterministic "burst" that tests use instead of sleeping.
 """
 
