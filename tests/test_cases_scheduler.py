@@ -162,6 +162,10 @@ async def test_a_change_recorded_ahead_shows_at_its_moment_not_before(
     assert await desk.move_to(YELLOW + timedelta(seconds=scheduler.SETTLE_AFTER)) == 0
     [settled] = await desk.rows("SELECT level, level_at FROM cases WHERE id = $1", case)
     assert (settled["level"], settled["level_at"]) == ("yellow", YELLOW)
+    # recorded quietly (no NOTIFY per case): the scheduler armed the next change itself
+    assert await desk.move_to(RED - US) == 0
+    assert await desk.move_to(RED) == 1
+    assert (await desk.case(case))["level"] == "red"
 
 
 async def test_a_moment_recorded_ahead_is_announced_after_a_restart(make_hall: Any) -> None:

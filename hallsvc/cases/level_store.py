@@ -72,8 +72,11 @@ SELECT id FROM c
 # C5, ahead of the moment $11: each change recorded "as of" it (level_next from
 # level_next_at), guarded by version, with its tracking-sheet line dated at the
 # moment, and the moment registered to be announced. Nothing is announced yet.
+# Quiet (migration 008): the scheduler arms the winners' next changes itself.
 _AHEAD = """
-WITH i AS (
+WITH q AS MATERIALIZED (
+    SELECT set_config('hallsvc.cases_quiet', 'on', true) AS quiet
+), i AS (
     SELECT * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
                          $7::date[], $8::timestamptz[], $9::bool[], $10::timestamptz[],
                          $12::text[])
@@ -83,7 +86,8 @@ WITH i AS (
     UPDATE cases SET level = i.level, level_at = i.level_at, level_next = i.level_next,
         level_next_at = $11, due_day = i.due_day, due_at = i.due_at,
         provisional = i.provisional, next_change = i.next_change, version = cases.version + 1
-    FROM i WHERE cases.id = i.id AND cases.hall_id = $1 AND cases.version = i.version
+    FROM i, q WHERE cases.id = i.id AND cases.hall_id = $1 AND cases.version = i.version
+        AND q.quiet = 'on'
     RETURNING cases.id, i.previous, i.level_next
 ), e AS (
     INSERT INTO case_events (case_id, hall_id, kind, at, detail)
@@ -180,7 +184,8 @@ class LevelStore:
     async def ahead(self, writes: Sequence[LevelWrite], at: datetime,
                     via: Statements | None = None) -> set[int]:
         """C5: record the changes of the moment `at` ahead of it (see _AHEAD);
-        returns the winners' case ids."""
+        returns the winners' case ids (whose next changes the caller arms: the
+        statement notifies nobody)."""
         if not writes:
             return set()
         cols: list[list[Any]] = [[] for _ in range(10)]

@@ -285,6 +285,8 @@ class CaseScheduler:
                     continue
                 moment.ids.append(w.case_id)
                 moment.add(w.window, w.department, w.level, w.previous, w.case_id)
+                if w.next_change is not None:  # recorded quietly: no NOTIFY re-arms it
+                    self.arm(w.case_id, ceil_ms(w.next_change))
         return True
 
     # -- at the moment ---------------------------------------------------------------
