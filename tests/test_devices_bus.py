@@ -72,7 +72,13 @@ class Hall:
             try:
                 yield self
             finally:
-                task.cancel()
+                # Cancelled again until it ends: aiomqtt's wait_for (Python 3.11)
+                # can swallow a cancellation that meets a publish's PUBACK.
+                for _ in range(20):
+                    task.cancel()
+                    done, _ = await asyncio.wait([task], timeout=0.5)
+                    if done:
+                        break
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 for t in self.retained:  # leave the broker as we found it
