@@ -23,8 +23,10 @@ from hallsvc.cases.service import CaseService
 from hallsvc.config import HallConfig, Role
 from hallsvc.devicebus.service import DeviceBus
 from hallsvc.errors import HallError
-from hallsvc.http import case_routes  # noqa: F401  (registers the case operations on `api`)
-from hallsvc.http import dashboard_routes  # issue 7: the live dashboard and its feed
+from hallsvc.http import (
+    case_routes,  # noqa: F401  (registers the case operations on `api`)
+    dashboard_routes,  # issue 7: the live dashboard and its feed
+)
 from hallsvc.http import report_routes as _reports  # noqa: F401  (manager's reports, issue 7)
 from hallsvc.http import window_client_routes as _window_client  # noqa: F401  (issue 7)
 from hallsvc.http.api import (
