@@ -82,7 +82,7 @@ def needed_offline(book: PresenceBook, registry: Registry, open_windows: Set[str
         since = offline_since(book, d.id)
         if since is None:
             continue
-        serves = tuple(sorted(w for w in open_windows if d.covers(w)))
+        serves = registry.serves(d.id, open_windows)  # worked out once (issue 3)
         if serves:
             out[d.id] = OfflineAlarm(d.id, d.kind, serves, since, d.place)
     return out

@@ -8,7 +8,7 @@ attendance readers (003 4.4.4.1.2). firmware-sim derives the same set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -40,6 +40,15 @@ class DeviceSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.kind is DeviceKind.HALL_BOARD
 
 
+def _served(d: DeviceSpec) -> tuple[str, ...] | None:
+    """What `d.covers` answers, as data: its windows, or None for every window."""
+    if d.kind in (DeviceKind.WINDOW_BOARD, DeviceKind.PAD):
+        return (d.window,) if d.window is not None else ()
+    if d.kind is DeviceKind.CALLER:
+        return tuple(sorted(set(d.windows))) if d.windows else None
+    return None if d.kind is DeviceKind.HALL_BOARD else ()
+
+
 class RegistryError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -62,9 +71,15 @@ def default_devices(window_ids: Sequence[str]) -> tuple[DeviceSpec, ...]:
 class Registry:
     devices: tuple[DeviceSpec, ...]
     by_id: dict[str, DeviceSpec] = field(init=False, repr=False, compare=False)
+    # Device id -> the windows it serves, sorted; None: every window (a hall
+    # board, a hall-wide caller). Worked out once here, so that the monitor's
+    # once-a-second Q6 check does not ask `covers` per device and per window
+    # on the event loop that answers call-next (issue 3).
+    served: dict[str, tuple[str, ...] | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {d.id: d for d in self.devices})
+        object.__setattr__(self, "served", {d.id: _served(d) for d in self.devices})
 
     @classmethod
     def build(cls, specs: Iterable[DeviceSpec], window_ids: Iterable[str]) -> Registry:
@@ -99,6 +114,14 @@ class Registry:
     def for_hall(cls, specs: Sequence[DeviceSpec], window_ids: Sequence[str]) -> Registry:
         """The listed devices, or the default set when none are listed."""
         return cls.build(specs or default_devices(window_ids), window_ids)
+
+    def serves(self, device_id: str, windows: Set[str]) -> tuple[str, ...]:
+        """The windows among `windows` that the device serves, sorted: the same
+        as `covers` asked of each, from the mapping worked out once."""
+        own = self.served[device_id]
+        if own is None:
+            return tuple(sorted(windows))
+        return tuple(w for w in own if w in windows)
 
     def get(self, device_id: str) -> DeviceSpec | None:
         return self.by_id.get(device_id)
