@@ -6,7 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from hallsvc.hours import service_day
+from hallsvc.queue.load import SERVICE_TIME_WEIGHT
 from tests.conftest import KIOSK_KEY, HallUnderTest
 
 
@@ -259,18 +262,69 @@ async def test_numbers_past_999_keep_all_their_digits(hall: HallUnderTest) -> No
 
 async def test_the_estimate_follows_the_live_service_rate(hall: HallUnderTest) -> None:
     """Q1: the wait told on the ticket comes from how fast the windows that
-    serve it really work, not from a configured guess."""
+    serve it really work, not from a configured guess: each finish moves the
+    day's moving average, which starts from the hall file's `average_minutes`."""
     c = hall.client
-    await c.issue("A01")
     token = await c.login("clerk1", "W01")
-    await c.press(token, "W01", "call-next")
-    hall.clock.advance(minutes=2)  # served in 2 min, not the configured 10
-    await c.press(token, "W01", "finish")
+    finishes = 20
+    for _ in range(finishes):
+        await c.issue("A01")
+        await c.press(token, "W01", "call-next")
+        hall.clock.advance(minutes=2)  # served in 2 min, not the configured 10
+        await c.press(token, "W01", "finish")
+    # The fold Redis keeps, worked out here: from 10 min, 5% of each 2-min service.
+    mean = 10 * 60_000
+    for _ in range(finishes):
+        mean = int(mean + SERVICE_TIME_WEIGHT * (2 * 60_000 - mean) + 0.5)
+    r = aioredis.Redis.from_url(hall.servers.redis_url)
+    try:
+        day = service_day(hall.clock(), hall.cfg.zone)
+        held = await r.hget(f"hs:{{{hall.cfg.hall.id}}}:svc_ms:{day}", "A01")
+    finally:
+        await r.aclose()
+    assert held is not None and int(held) == mean  # not the first 2-min service in whole
     first = await c.issue("A01")   # W01 is open and free: called at once
     second = await c.issue("A01")  # 1 ahead, W01 the only open window serving A01
     assert (first["ahead"], first["estimated_wait_minutes"]) == (0, 0)
-    # At the 2-min rate: 0.68 of a service until W01 is free (1 min), or, if
-    # the hall was read again after `first` joined the queue (its copy is at
-    # most a second old, in real time), that one's service too (2 min). At
-    # the configured 10-min average it would be 7.
-    assert second["ahead"] == 1 and second["estimated_wait_minutes"] in (1, 2)
+    # At the live rate m (about 4.9 min): 0.68 of a service until W01 is
+    # free, or, if the hall was read again after `first` joined the queue
+    # (its copy is at most a second old, in real time), that one's service
+    # too. At the configured 10-min average it would be 7; at 2 min, 1 or 2.
+    m = mean / 60_000
+    assert second["ahead"] == 1
+    assert second["estimated_wait_minutes"] in (round(0.68 * m), round(m))
+    assert round(m) < 7 and round(0.68 * m) > 2
+
+
+async def test_a_reading_begun_before_a_finish_keeps_the_finish_average(
+        hall: HallUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Q1, Q3: the hall reading (once a second) is a copy; one that Redis
+    answered before a finish, and that lands after it, must not put the
+    older average back in place of the one the finish made."""
+    c = hall.client
+    queue = hall.running.hall.queue
+    token = await c.login("clerk1", "W01")
+    await c.issue("A01")
+    await c.press(token, "W01", "call-next")
+    hall.clock.advance(minutes=2)
+    read, release = asyncio.Event(), asyncio.Event()
+    real_load = queue.hot.load
+
+    async def held_back(*args: Any) -> Any:
+        hot = await real_load(*args)  # read from Redis before the finish
+        read.set()
+        await asyncio.wait_for(release.wait(), 10)
+        return hot
+
+    monkeypatch.setattr(queue.hot, "load", held_back)
+    queue._forget_hall()
+    reading = asyncio.ensure_future(queue._hall(hall.clock()))
+    await asyncio.wait_for(read.wait(), 10)
+    await c.press(token, "W01", "finish")  # the average moves: 10 min -> 9.6 min
+    release.set()
+    live = await asyncio.wait_for(reading, 10)
+    monkeypatch.undo()
+    after_finish = int(10 * 60_000 + SERVICE_TIME_WEIGHT * (2 * 60_000 - 10 * 60_000) + 0.5)
+    assert live.hot.service_ms.get("A01") is None  # the copy was taken before the finish
+    assert live.load.services["A01"].mean_service_ms == after_finish
+    assert queue._live is live

@@ -270,8 +270,8 @@ async def drive(day: Day, cfg: HallConfig, base_url: str, clock: ScaledClock) ->
                     took = datetime.fromisoformat(answer["finished_at"]) - \
                         datetime.fromisoformat(answer["called_at"])
                     ms, s = int(took.total_seconds() * 1000), answer["service"]
-                    old = mean.get(s)
-                    mean[s] = ms if old is None else int(old + EWMA * (ms - old) + 0.5)
+                    old = mean.get(s, avg[s])  # the day starts from the hall file's
+                    mean[s] = int(old + EWMA * (ms - old) + 0.5)
                     now = clock.ms_of(answer["finished_at"])
                     live.late_ms.append(now - at)
                 x = wins[w]

@@ -9,8 +9,11 @@ share a cluster slot and its Lua scripts stay atomic.
 - `q:<service>:<class>` / `wq:<window>`: waiting tickets, one sorted set per
   service and priority class (Q4) and one per window for tickets transferred
   to it, score = queue order. Members carry what the policy needs (`_member`).
-- `svc_ms`: hash, per service the moving average of its service time (ms),
-  the live rate behind the policy and the estimate (Q1, Q3).
+- `svc_ms:<day>`: hash, per service the day's moving average of its service
+  time (ms), the live rate behind the policy and the estimate (Q1, Q3); it
+  starts from the hall file's `average_minutes` each day. `svc_n:<day>`: how
+  many finishes each average took in, so that a copy read before a finish is
+  known to be older than what that finish returned.
 - `w:<window>`: hash with `state`, `clerk`, `current` (member being served).
 - `n:<day>:<letter>`: the line's last ticket number of the day (Q1);
   `nc:<day>:<letter>:<session>`: tickets of the line in one session (Q8 cap);
@@ -80,7 +83,8 @@ class HallHot:
     """What `HotState.load` reads: the raw live figures of the hall."""
 
     waiting: dict[str, dict[Priority, int]]  # service -> class -> waiting
-    service_ms: dict[str, int]  # service -> moving average of its service time
+    service_ms: dict[str, int]  # service -> the day's moving average of its service time
+    service_n: dict[str, int]  # service -> finishes folded into it (orders the averages)
     windows: dict[str, tuple[WindowState, bool]]  # window -> (state, serving someone)
 
 
@@ -144,7 +148,6 @@ class HotState:
         self._release = client.register_script(_lua("release"))
         self._number = client.register_script(_lua("number"))
         self._raise = client.register_script(_lua("raise"))
-        self._service_time = client.register_script(_lua("service_time"))
         self._load = client.register_script(_lua("load"))
         self._finished = client.register_script(_lua("finished"))
         self._batch: list[_Call] = []  # scripts asked for in this turn of the loop
@@ -314,18 +317,21 @@ class HotState:
         snap = await self.snapshot(window, (), k=0)
         return snap.window
 
-    async def counts(self, services: Iterable[str]) -> dict[str, int]:
+    async def counts(self, services: Iterable[str], day: date) -> dict[str, int]:
         """Waiting per service, every class (transfers to a window not counted)."""
         return {s: sum(by_class.values())
-                for s, by_class in (await self.load(services, ())).waiting.items()}
+                for s, by_class in (await self.load(services, (), day)).waiting.items()}
 
-    async def load(self, services: Iterable[str], windows: Iterable[str]) -> HallHot:
+    def _averages(self, day: date) -> list[str]:
+        return [f"{self._p}svc_ms:{day}", f"{self._p}svc_n:{day}"]
+
+    async def load(self, services: Iterable[str], windows: Iterable[str], day: date) -> HallHot:
         """The hall's live figures in one round trip: waiting per service and
-        class, the service-time averages, and each window's state and whether
-        it is serving someone."""
+        class, the service-time averages of `day` (with how many finishes each
+        took in), and each window's state and whether it is serving someone."""
         services, windows = list(services), list(windows)
         queues = [self._class_queue(s, c) for s in services for c in Priority]
-        res = await self._run(self._load, [self._p + "ready", self._p + "svc_ms", *queues,
+        res = await self._run(self._load, [self._p + "ready", *self._averages(day), *queues,
                                            *(self._window(w) for w in windows)],
                               [len(queues)])
         if res == -1:
@@ -334,32 +340,28 @@ class HotState:
         n = len(Priority)
         waiting = {s: {c: int(res[i * n + j]) for j, c in enumerate(Priority)}
                    for i, s in enumerate(services)}
-        flat = res[len(queues)]
+        flat, counted = res[len(queues)], res[len(queues) + 1]
         service_ms = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        rest = res[len(queues) + 1:]
+        service_n = {_text(counted[i]): int(counted[i + 1]) for i in range(0, len(counted), 2)}
+        rest = res[len(queues) + 2:]
         states: dict[str, tuple[WindowState, bool]] = {}
         for k, w in enumerate(windows):
             state = _text(rest[2 * k])
             states[w] = (WindowState(state) if state else WindowState.CLOSED,
                          bool(rest[2 * k + 1]))
-        return HallHot(waiting, service_ms, states)
+        return HallHot(waiting, service_ms, service_n, states)
 
     async def finished(self, window: str, ticket_id: int, service: str, ms: int,
-                       weight: float) -> int:
+                       weight: float, day: date, seed_ms: int) -> tuple[int, int]:
         """One step for a finish: clear the window's current ticket if it is
         `ticket_id`, and fold the service time into the service's moving
-        average (as `record_service_time`); returns the new average (ms)."""
-        mean = await self._run(self._finished, [self._window(window), self._p + "svc_ms"],
-                               [ticket_id, service, ms, weight])
-        assert isinstance(mean, int)
-        return mean
-
-    async def record_service_time(self, service: str, ms: int, weight: float) -> int:
-        """Fold one finished service's time into the service's moving average;
-        returns the new average (ms)."""
-        mean = await self._run(self._service_time, [self._p + "svc_ms"], [service, ms, weight])
-        assert isinstance(mean, int)
-        return mean
+        average of `day`, which starts from `seed_ms` (the hall file's
+        `average_minutes`, Q1). Returns the new average (ms) and how many
+        finishes it took in today."""
+        r = await self._run(self._finished, [self._window(window), *self._averages(day)],
+                            [ticket_id, service, ms, weight, seed_ms, _COUNTER_TTL])
+        assert isinstance(r, list)
+        return int(r[0]), int(r[1])
 
     async def is_ready(self) -> bool:
         try:

@@ -23,6 +23,25 @@ from hallsvc.queue.policy_table import params_of
 SERVICE_TIME_WEIGHT = 0.05
 
 Waiting = Mapping[str, Mapping[Priority, int]]  # service -> class -> waiting
+# service -> (finishes folded in today, the day's moving average of its service time, ms)
+Averages = Mapping[str, tuple[int, int]]
+
+
+def seed_ms(cfg: HallConfig, service: str) -> int:
+    """Q1: the hall file's `average_minutes`, where each day's moving average
+    starts (and what a service not measured yet takes)."""
+    return round(cfg.service_by_code[service].average_minutes * 60_000)
+
+
+def newest(known: Averages, offered: Averages) -> dict[str, tuple[int, int]]:
+    """Per service, the average that took in more finishes. A hall reading
+    is a copy taken a moment ago: one begun before a finish holds the average
+    without it and must not replace what that finish returned (Q1, Q3)."""
+    out = dict(known)
+    for s, (n, ms) in offered.items():
+        if s not in out or n >= out[s][0]:
+            out[s] = (n, ms)
+    return out
 
 
 def window_views(cfg: HallConfig) -> dict[str, WindowView]:
@@ -55,7 +74,7 @@ def hall_load(cfg: HallConfig, views: Mapping[str, WindowView], waiting: Waiting
         services[s.code] = ServiceLoad(
             waiting=sum(by_class.values()),
             priority_waiting=sum(n for c, n in by_class.items() if c is not Priority.NORMAL),
-            mean_service_ms=service_ms.get(s.code) or round(s.average_minutes * 60_000))
+            mean_service_ms=service_ms.get(s.code) or seed_ms(cfg, s.code))
     states = tuple(
         WindowView(v.id, v.kind, v.services, windows.get(v.id, (WindowState.CLOSED, False))[0],
                    v.takes_overflow, v.overflow_services)

@@ -28,7 +28,15 @@ from hallsvc.devices import wire
 from hallsvc.errors import HallError, Unavailable, bad_request, conflict, not_found
 from hallsvc.hours import Issuing, WorkingDays, issuing_at, service_day, void_time
 from hallsvc.queue.estimate import Basis
-from hallsvc.queue.load import SERVICE_TIME_WEIGHT, hall_load, policy_params, window_views
+from hallsvc.queue.load import (
+    SERVICE_TIME_WEIGHT,
+    Averages,
+    hall_load,
+    newest,
+    policy_params,
+    seed_ms,
+    window_views,
+)
 from hallsvc.queue.model import (
     Channel,
     HallLoad,
@@ -116,6 +124,11 @@ class QueueService:
         self._live: _Live | None = None  # see _hall
         self._reading: asyncio.Future[_Live] | None = None  # the one reading under way
         self._generation = 0  # counts _forget_hall: a reading begun before is stale
+        # The newest service-time averages this process has seen, of one day:
+        # what finishes here returned and what readings read, merged by how
+        # many finishes each took in (`newest`), so that a reading begun
+        # before a finish never puts the older average back (Q1, Q3).
+        self._averages: tuple[date, dict[str, tuple[int, int]]] | None = None
 
     # -- hot state ---------------------------------------------------------
 
@@ -266,13 +279,27 @@ class QueueService:
         generation = self._generation
         clock = asyncio.get_running_loop().time()
         codes = [s.code for s in self.cfg.services]
-        hot = await self._hot(now, lambda: self.hot.load(codes, self.views))
+        day = service_day(now, self.cfg.zone)
+        hot = await self._hot(now, lambda: self.hot.load(codes, self.views, day))
+        means = self._newest(day, {s: (hot.service_n.get(s, 0), ms)
+                                   for s, ms in hot.service_ms.items()})
         live = _Live(clock, hot, hall_load(self.cfg, self.views, hot.waiting,
-                                           hot.service_ms, hot.windows))
+                                           means, hot.windows))
         if generation == self._generation:
             # Not if a window changed here while it was read: the next asks again.
             self._live = live
         return live
+
+    def _newest(self, day: date, offered: Averages) -> dict[str, int]:
+        """Merge `offered` into the newest averages known here for `day`
+        (a new day starts afresh); returns the day's average per service."""
+        known = self._averages
+        if known is None or known[0] < day:
+            known = (day, {})
+        if known[0] == day:
+            self._averages = known = (day, newest(known[1], offered))
+            return {s: ms for s, (_, ms) in known[1].items()}
+        return {s: ms for s, (_, ms) in offered.items()}  # a reading of a day gone by
 
     def _read_done(self, reading: asyncio.Future[_Live]) -> None:
         if self._reading is reading:
@@ -475,10 +502,13 @@ class QueueService:
         if took is None:
             await self._hot(now, partial(self.hot.release, window, None))
         else:
-            mean = await self._hot(now, partial(self.hot.finished, window, row.id,
-                                                row.service_code, took, SERVICE_TIME_WEIGHT))
-            if self._live is not None:
-                self._live.new_service_time(row.service_code, mean)
+            code = row.service_code
+            mean, n = await self._hot(now, partial(
+                self.hot.finished, window, row.id, code, took, SERVICE_TIME_WEIGHT,
+                row.service_day, seed_ms(self.cfg, code)))
+            means = self._newest(row.service_day, {code: (n, mean)})
+            if self._live is not None and code in means:
+                self._live.new_service_time(code, means[code])
         self._told("finish", window, clerk, row, now)
         return row
 
@@ -543,7 +573,8 @@ class QueueService:
 
     async def waiting_counts(self, now: datetime) -> dict[str, int]:
         codes = [s.code for s in self.cfg.services]
-        return await self._hot(now, lambda: self.hot.counts(codes))
+        return await self._hot(now, lambda: self.hot.counts(codes, service_day(now,
+                                                                          self.cfg.zone)))
 
     async def window_status(self, window: str, now: datetime) -> tuple[str, str | None,
                                                                         str | None, int]:
