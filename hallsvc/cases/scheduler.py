@@ -53,7 +53,7 @@ class CaseScheduler:
     # before the moment and written after it still finds what came before.
     SETTLE_AFTER = 5.0
     # seconds: cases due this soon are reckoned and recorded ahead (at a
-    # million open cases the 217,746 changes of a close take a minute or two
+    # million open cases the 217,746 changes of a close took about a minute
     # on a busy 2-core machine)
     LOOKAHEAD = 300.0
     CHUNK = 100_000  # cases per statement of the rebuild
