@@ -196,3 +196,36 @@ async def test_hallsvc_stops_at_once_with_dashboards_listening(
         async with asyncio.timeout(2.0):
             await reader  # the stream ended: the server closed it
         r.close()
+
+
+async def test_a_case_warning_recorded_ahead_shows_at_its_moment(hall: HallUnderTest) -> None:
+    """C5: the manager sees a case turn yellow at its moment, not when the
+    case's row is brought in step seconds later (the change is recorded
+    ahead, as of its moment, by the scheduler)."""
+    from datetime import date
+
+    from tests.case_kit import CaseDesk, local, shanghai
+
+    yellow = local(date(2026, 3, 12), "17:30")  # A01, 5 working days from Mon 03-09: 2 left
+    desk = CaseDesk(hall)
+    case = await desk.accept(service="A01")
+    scheduler = hall.running.hall.case_scheduler
+    assert scheduler is not None
+    await desk.move_to(yellow - timedelta(seconds=20))
+    assert await scheduler.prepare() == 1  # recorded ahead; the row still says green
+    token = await _manager(hall)
+
+    async def cases() -> dict[str, Any]:
+        status, body = await hall.client.call("GET", "/api/v1/dashboard", token=token)
+        assert status == 200, body
+        return dict(body["cases"])
+
+    hall.clock.at = yellow - timedelta(microseconds=1)
+    before = await cases()
+    assert (before["green"], before["yellow"], before["warned"]) == (1, 0, [])
+    hall.clock.at = yellow
+    at = await cases()
+    assert (at["green"], at["yellow"]) == (0, 1)
+    [warned] = at["warned"]
+    assert (warned["number"], warned["level"]) == (case["number"], "yellow")
+    assert shanghai(warned["level_since"]) == yellow

@@ -37,6 +37,15 @@ _COLUMNS = ("id, number, service_code, service_name, department, type, state, wi
 # C5: the level in force at $n (migration 006): the later-begun of the two.
 _LEVEL_AT = ("(CASE WHEN level_next_at <= {n} AND level_next_at > level_at THEN level_next "
              "ELSE level END)")
+_SINCE_AT = ("(CASE WHEN level_next_at <= {n} AND level_next_at > level_at THEN level_next_at "
+             "ELSE level_at END)")
+
+
+def level_in_force(now: str) -> tuple[str, str]:
+    """SQL for a case's level in force at `now` (a query parameter such as
+    "$2") and since when: a change recorded ahead takes over at its moment,
+    before the row's own `level` is brought in step (C5: seen at once)."""
+    return _LEVEL_AT.format(n=now), _SINCE_AT.format(n=now)
 
 
 def _value(column: str, v: Any) -> Any:

@@ -14,6 +14,7 @@ import asyncio
 from datetime import date, datetime, time, timedelta
 
 from hallsvc.adapters.postgres import Database, Records
+from hallsvc.cases.store import level_in_force
 from hallsvc.config import HallConfig
 from hallsvc.devicebus import reports
 from hallsvc.devicebus.store import DeviceStore
@@ -75,16 +76,17 @@ WITH t AS (
 SELECT date_trunc('minute', at) AS minute, sum(delta)::int AS delta FROM step
 GROUP BY 1 HAVING sum(delta) <> 0 ORDER BY 1
 """
+# C5: the level in force now, including a change recorded ahead whose moment
+# has come (the row's own `level` is brought in step seconds later).
+_LEVEL, _SINCE = level_in_force("$2")
 _CASE_LEVELS = (
-    "SELECT level, count(*) AS n FROM cases WHERE hall_id = $1 AND finished_at IS NULL "
-    "GROUP BY level")
-_CASES_LISTED = (
-    "(SELECT number, service_name, department, window_id, clerk, level, due_at, level_at "
-    " FROM cases WHERE hall_id = $1 AND finished_at IS NULL AND level = 'red' "
-    " ORDER BY due_at NULLS LAST, id LIMIT $2) UNION ALL "
-    "(SELECT number, service_name, department, window_id, clerk, level, due_at, level_at "
-    " FROM cases WHERE hall_id = $1 AND finished_at IS NULL AND level = 'yellow' "
-    " ORDER BY due_at NULLS LAST, id LIMIT $3)")
+    f"SELECT {_LEVEL} AS level, count(*) AS n FROM cases "
+    "WHERE hall_id = $1 AND finished_at IS NULL GROUP BY 1")
+_CASES_LISTED = " UNION ALL ".join(
+    f"(SELECT number, service_name, department, window_id, clerk, {_LEVEL} AS level, due_at, "
+    f"{_SINCE} AS level_at FROM cases WHERE hall_id = $1 AND finished_at IS NULL "
+    f"AND {_LEVEL} = '{level}' ORDER BY due_at NULLS LAST, id LIMIT {limit})"
+    for level, limit in (("red", "$3"), ("yellow", "$4")))
 # H8a: the follow-ups not closed, by due day (a few rows: negative ratings).
 _FOLLOW_UPS = (
     "SELECT due, count(*)::int AS n FROM rating_follow_ups "
@@ -126,8 +128,8 @@ class DashboardReader:
             self.devices.presence(), self.devices.latest_readings(),
             self.devices.alarms(open_only=True),
             self.devices.taps_between(start, start + timedelta(days=1)),
-            self.sql.fetch(_CASE_LEVELS, self.hall),
-            self.sql.fetch(_CASES_LISTED, self.hall, OVERDUE_LISTED, WARNED_LISTED))
+            self.sql.fetch(_CASE_LEVELS, self.hall, now),
+            self.sql.fetch(_CASES_LISTED, self.hall, now, OVERDUE_LISTED, WARNED_LISTED))
         (presence, latest, open_alarms, taps, levels, listed), follow_ups = \
             await asyncio.gather(six, self.sql.fetch(_FOLLOW_UPS, self.hall))
         found = reports.attendance(self.cfg, today, taps, now, self.working_days)
