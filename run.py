@@ -153,7 +153,9 @@ def _visitors(config: str, credentials: str, running: object) -> subprocess.Pope
     assert isinstance(running, Running)
     kiosk_key, _, password = credentials.partition(",")
     here = os.path.dirname(os.path.abspath(__file__))
-    print("starting simulated applicants and clerks (firmware-sim/visitors.py)", flush=True)
+    print("starting simulated applicants and clerks (firmware-sim/visitors.py); "
+          "window W01 is left for you", flush=True)
+    print(f"  kiosk      {running.url}/kiosk#key={kiosk_key}", flush=True)
     return subprocess.Popen([sys.executable, os.path.join(here, "firmware-sim", "visitors.py"),
                              "--api", running.url, "--config", config,
                              "--kiosk-key", kiosk_key, "--clerk-password", password])
