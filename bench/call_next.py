@@ -73,6 +73,7 @@ from bench.common import (
     pin_self,
     scratch_dir,
     server_versions,
+    uvloop_run,
     write_bench_hall,
 )
 
@@ -656,14 +657,6 @@ def main(argv: list[str] | None = None) -> int:
     report(runs, args)
     return 0
 
-
-def uvloop_run(coro: Awaitable[Run]) -> Run:
-    import uvloop
-
-    async def go() -> Run:
-        return await coro
-
-    return uvloop.run(go())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -680,3 +681,16 @@ def _fmt(v: object) -> str:
 def command_line() -> str:
     """The command that produced the figures, as it is pasted into the docs."""
     return " ".join([".venv/bin/python -m bench." + Path(sys.argv[0]).stem, *sys.argv[1:]])
+
+
+_R = TypeVar("_R")
+
+
+def uvloop_run(coro: Awaitable[_R]) -> _R:
+    """Run one measurement on uvloop, as hallsvc itself runs."""
+    import uvloop
+
+    async def go() -> _R:
+        return await coro
+
+    return uvloop.run(go())

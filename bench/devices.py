@@ -63,6 +63,7 @@ from bench.common import (
     pin_self,
     scratch_dir,
     server_versions,
+    uvloop_run,
     write_bench_hall,
 )
 from bench.device_sim import TimedBoard, TimedCaller, broker, quiet_disconnects, stop_devices
@@ -361,14 +362,6 @@ def main(argv: list[str] | None = None) -> int:
     report(results, args)
     return 0
 
-
-def uvloop_run(coro: Awaitable[list[Run]]) -> list[Run]:
-    import uvloop
-
-    async def go() -> list[Run]:
-        return await coro
-
-    return uvloop.run(go())
 
 
 if __name__ == "__main__":
