@@ -308,3 +308,23 @@ async def test_the_guide_shows_the_disclosure_as_the_hall_file_has_it(
 
 def _fields(page: Any) -> Callable[[str], Any]:
     return lambda key: page.locator(f"#disclosure dd[data-field={key}]")
+
+
+async def test_times_are_the_halls_whatever_zone_the_kiosk_pc_is_set_to(
+        hall: HallUnderTest, chromium: Any) -> None:
+    """A kiosk PC left on UTC still prints the hall's time on the ticket and
+    shows it in its header: the hall's zone comes from the catalogue."""
+    context = await chromium.new_context(viewport={"width": 1280, "height": 720},
+                                         locale="zh-CN", timezone_id="UTC")
+    try:
+        page = await context.new_page()
+        await _open(page, hall)
+        await page.wait_for_function("() => hall.zone === 'Asia/Shanghai'")
+        await page.get_by_role("button", name=re.compile("^企业设立登记 市场监管局")).click()
+        # The server's clock: Mon 2026-03-09 01:00 UTC, 09:00 in the hall.
+        await expect(page.locator("#slip-time")).to_have_text("取号时间 2026/03/09 09:00")
+        await page.wait_for_function(
+            "() => document.getElementById('clock').textContent.length > 0")
+        assert await page.evaluate("hall.hhmm('2026-03-09T01:00:00Z')") == "09:00"
+    finally:
+        await context.close()

@@ -108,7 +108,8 @@ async def logout(hall: Hall, call: Call) -> None:
         tag="tickets", response=s.Catalogue)
 async def catalogue(hall: Hall, call: Call) -> s.Catalogue:
     counts = await hall.queue.waiting_counts(call.now)
-    return s.Catalogue(hall=hall.cfg.hall.id, name=hall.cfg.hall.name, services=[
+    return s.Catalogue(hall=hall.cfg.hall.id, name=hall.cfg.hall.name,
+                       timezone=hall.cfg.hall.timezone, services=[
         s.ServiceView(code=v.code, name=v.name, line=v.line, department=v.department,
                       statutory_days=v.statutory_days, promised_days=v.promised_days,
                       waiting=counts.get(v.code, 0), legal_basis=v.legal_basis,

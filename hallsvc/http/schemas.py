@@ -77,6 +77,9 @@ class ServiceView(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
 class Catalogue(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
     hall: str
     name: str
+    # The hall's IANA time zone: pages show the hall's times whatever zone
+    # the PC they run on is set to.
+    timezone: str
     services: list[ServiceView]
 
 

@@ -48,10 +48,9 @@
 
   function when(iso) {
     if (!iso) return "";
-    const d = new Date(iso);
-    const today = new Date(serverNow()).toDateString() === d.toDateString();
+    const today = hall.day(serverNow()) === hall.day(iso);
     const time = hall.hhmm(iso);
-    return today ? time : (d.getMonth() + 1) + "月" + d.getDate() + "日 " + time;
+    return today ? time : hall.fmt(iso, { month: "numeric", day: "numeric" }) + " " + time;
   }
 
   function since(iso, over) {
@@ -224,7 +223,8 @@
   // -- the clock: durations tick between pushes -----------------------------
 
   function tick() {
-    $("clock").textContent = new Date(serverNow()).toLocaleTimeString("zh-CN", { hour12: false });
+    $("clock").textContent = hall.fmt(serverNow(), {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
     for (const el of document.querySelectorAll("[data-since]")) {
       const s = seconds(el.dataset.since);
       el.textContent = clockText(s);
@@ -250,7 +250,8 @@
   // The last view stays on screen, dimmed, with the time it was true.
   function stale(why) {
     if (!view) { setLive("retry", why); return; }
-    const at = new Date(view.at).toLocaleTimeString("zh-CN", { hour12: false });
+    const at = hall.fmt(view.at, {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
     setLive("stale", "数据已过期 " + at, why);
     $("board").classList.add("stale");
     $("stale-why").textContent = `以下为 ${at} 的数据：${why}`;

@@ -4,6 +4,10 @@
 
 const hall = {
   tokenKey: "hallsvc.token",
+  // The hall's time zone (GET /api/v1/services, public): every time on a
+  // page is the hall's, whatever zone the PC is set to. Until it is known,
+  // the browser's own.
+  zone: undefined,
 
   token() { return sessionStorage.getItem(hall.tokenKey); },
   setToken(t) { if (t) sessionStorage.setItem(hall.tokenKey, t); else sessionStorage.removeItem(hall.tokenKey); },
@@ -52,11 +56,20 @@ const hall = {
       "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   },
 
-  // 12:05 in the hall's local time (the browser's, which is the hall's).
+  // A time (Date, ISO text or ms) in the hall's zone, as Intl formats it.
+  fmt(t, options) {
+    return new Date(t).toLocaleString("zh-CN", { ...options, timeZone: hall.zone });
+  },
+
+  // 12:05 in the hall's local time.
   hhmm(iso) {
     if (!iso) return "";
-    const d = new Date(iso);
-    return d.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
+    return hall.fmt(iso, { hour: "2-digit", minute: "2-digit", hour12: false });
+  },
+
+  // The hall's calendar day of a time, to compare days: "2026/03/09".
+  day(t) {
+    return hall.fmt(t, { year: "numeric", month: "2-digit", day: "2-digit" });
   },
 
   minutesSince(iso, now) {
@@ -64,3 +77,10 @@ const hall = {
     return Math.max(0, Math.floor(((now || Date.now()) - new Date(iso).getTime()) / 60000));
   },
 };
+
+// Learn the hall's zone at once; pages that render before it arrives are
+// redrawn by their next refresh.
+hall.zoneKnown = fetch("/api/v1/services")
+  .then(r => (r.ok ? r.json() : null))
+  .then(c => { if (c && c.timezone) hall.zone = c.timezone; })
+  .catch(() => {});

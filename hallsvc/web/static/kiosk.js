@@ -271,7 +271,7 @@ function showTicket(r) {
     ? `前面还有 <b>${r.ahead}</b> 人等候` : "前面没有人等候";
   $("slip-wait").innerHTML = r.ahead || r.estimated_wait_minutes
     ? `预计等待约 <b>${r.estimated_wait_minutes}</b> 分钟` : "请留意叫号";
-  $("slip-time").textContent = "取号时间 " + new Date(t.issued_at).toLocaleString("zh-CN", {
+  $("slip-time").textContent = "取号时间 " + hall.fmt(t.issued_at, {
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
     hour12: false });
   K.pending = null;
@@ -290,7 +290,7 @@ function showTicket(r) {
 // -- start -----------------------------------------------------------------------------
 
 function tickClock() {
-  $("clock").textContent = new Date().toLocaleString("zh-CN", {
+  $("clock").textContent = hall.fmt(Date.now(), {
     month: "long", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit",
     hour12: false });
 }

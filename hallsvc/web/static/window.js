@@ -255,7 +255,7 @@ async function refreshCases() {
         <span class="badge level-${c.level}">${CASE_LEVEL[c.level] || c.level}</span>
         <strong>${hall.esc(c.number)}</strong> ${hall.esc(c.applicant)} ·
         ${hall.esc(c.service_name)} · ${hall.esc(c.type_label)}
-        <span class="muted">期限 ${c.due_at ? hall.esc(new Date(c.due_at).toLocaleString("zh-CN",
+        <span class="muted">期限 ${c.due_at ? hall.esc(hall.fmt(c.due_at,
           { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false }))
           : "—"}${c.provisional ? "（暂估）" : ""}</span></li>`).join("")
       : '<li class="muted">本窗口没有预警或超期的办件</li>';
