@@ -151,3 +151,17 @@ def test_alarm_exactly_when_out_of_range_long_enough(
             assert raised[0].since == run_start
             assert at - raised[0].since >= policy.alarm_after
             alarm = True
+
+
+@pytest.mark.parametrize(("celsius", "fault", "day", "state"), [
+    (22.0, "", date(2026, 7, 1), "ok"),       # summer 20–26 (H6)
+    (19.5, "", date(2026, 7, 1), "low"),
+    (19.5, "", date(2026, 1, 5), "ok"),       # winter 18–24
+    (24.5, "", date(2026, 1, 5), "high"),
+    (85.0, "", date(2026, 7, 1), "fault"),    # implausible: a probe powering up
+    (None, "", date(2026, 7, 1), "fault"),
+    (22.0, "no_probe", date(2026, 7, 1), "fault"),
+])
+def test_a_reading_is_told_against_its_seasons_limits(
+        celsius: float | None, fault: str, day: date, state: str) -> None:
+    assert TemperaturePolicy().reading_state(celsius, fault, day) == state

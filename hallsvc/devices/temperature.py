@@ -48,6 +48,17 @@ class TemperaturePolicy:
     def limits_on(self, day: date) -> Limits:
         return self.summer if day.month in self.summer_months else self.winter
 
+    def season(self, day: date) -> Literal["summer", "winter"]:
+        return "summer" if day.month in self.summer_months else "winter"
+
+    def reading_state(self, celsius: float | None, fault: str, day: date
+                      ) -> Literal["fault", "low", "high", "ok"]:
+        """H6: a sensor's last reading as the dashboard and the API tell it:
+        `fault` (reported, missing or implausible), `low`, `high` or `ok`."""
+        if fault or celsius is None or self.plausible.side(celsius) is not None:
+            return "fault"
+        return self.limits_on(day).side(celsius) or "ok"
+
 
 @dataclass(frozen=True, slots=True)
 class SensorState:

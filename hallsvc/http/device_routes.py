@@ -73,18 +73,13 @@ async def temperature(hall: Hall, call: Call) -> ds.TemperatureView:
     for d in _registry(hall).of_kind(DeviceKind.SENSOR):
         r = latest.get(d.id)
         celsius = r["celsius"] if r else None
-        if r is None:
-            state = "no_reading"
-        elif r["fault"] or celsius is None or policy.plausible.side(celsius) is not None:
-            state = "fault"
-        else:
-            state = limits.side(celsius) or "ok"
-        sensors.append(ds.SensorView(device=d.id, state=state,  # type: ignore[arg-type]
+        state = policy.reading_state(celsius, r["fault"], today) if r else "no_reading"
+        sensors.append(ds.SensorView(device=d.id, state=state,
                                      celsius=celsius, humidity=r["humidity"] if r else None,
                                      fault=r["fault"] if r else "", at=r["at"] if r else None,
                                      alarm=d.id in alarmed))
     return ds.TemperatureView(
-        season="summer" if today.month in policy.summer_months else "winter",
+        season=policy.season(today),
         low=limits.low, high=limits.high, alarm_after_seconds=rules.alarm_after_seconds,
         sensors=sensors)
 

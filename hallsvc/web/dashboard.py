@@ -219,16 +219,11 @@ def temperature(cfg: HallConfig, registry: Registry, latest: Mapping[str, Row],
     for spec in registry.of_kind(DeviceKind.SENSOR):
         r = latest.get(spec.id)
         celsius = r["celsius"] if r else None
-        if r is None:
-            state = "no_reading"
-        elif r["fault"] or celsius is None or policy.plausible.side(celsius) is not None:
-            state = "fault"
-        else:
-            state = limits.side(celsius) or "ok"
+        state = policy.reading_state(celsius, r["fault"], today) if r else "no_reading"
         sensors.append(d.SensorReading(device=spec.id, celsius=celsius,
-                                       state=state,  # type: ignore[arg-type]
+                                       state=state,
                                        at=r["at"] if r else None, alarm=spec.id in alarmed))
-    return d.Temperature(season="summer" if today.month in policy.summer_months else "winter",
+    return d.Temperature(season=policy.season(today),
                          low=limits.low, high=limits.high, sensors=sensors)
 
 
