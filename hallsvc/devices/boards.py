@@ -9,6 +9,7 @@ retained, through the outbox.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -30,6 +31,9 @@ CLOSED_TEXT = "窗口已关闭"
 MAX_LINE = 512  # characters: wire.LineText
 
 
+# Pure, with an immutable result, and asked the same few hundred window
+# names and numbers all day: fitted once each.
+@functools.lru_cache(maxsize=4096)
 def fit_line(line: str, width: int, *, roll: bool = False) -> BoardLine:
     """A row for a board `width` cells wide: as is if it fits; else rolled
     (when `roll`) or truncated."""
