@@ -22,7 +22,13 @@ through the kiosk API, and then measures:
               serves for 0–2 × `--serve` s (mean 10 s: a high rate; real
               services take minutes), finishes and presses again; each
               window starts at a random moment, as in a hall open a while
-  bursts      (empty day, next) all windows press at one instant
+  bursts      (empty day, next) all windows press at one instant; the
+              same bursts, at the end of the run, against two baselines
+              (bench/serve.py): a bare aiohttp endpoint, and one doing one
+              INSERT and one Redis command
+
+Before each closed loop the database is vacuumed (`--no-vacuum`: not), as
+autovacuum does in a hall's PostgreSQL; the machine's runs with it off.
 
 Goals: call-next p99 under 20 ms with 200 windows pressing concurrently,
 judged on two readings: at a hall's rate, and in the bursts (each press
@@ -283,41 +289,85 @@ class Bursts:
     empty: int
 
 
-async def bursts(w: Windows, count: int, pause: float = 0.2) -> Bursts:
-    """All windows press call-next at one instant, `count` times; the called
-    tickets are finished (not timed) before the next burst."""
+Press = Callable[[int], Awaitable[tuple[int, bool]]]  # window i -> (status, answered)
+
+
+async def bursts(n: int, count: int, press: Press,
+                 after: Callable[[list[int]], Awaitable[int]] | None = None,
+                 pause: float = 0.2) -> Bursts:
+    """`n` windows `press` at one instant, `count` times; `after` gets the
+    windows that were answered (to finish their tickets, not timed) and
+    returns how many of those failed."""
     own: list[float] = []
     from_instant: list[float] = []
     spans: list[float] = []
     errors = empty = 0
-    n = len(w.hall.windows)
     for _ in range(count):
         go = asyncio.Event()
 
-        async def press(i: int, go: asyncio.Event = go) -> tuple[float, float, int, bool]:
+        async def one(i: int, go: asyncio.Event = go) -> tuple[float, float, int, bool]:
             await go.wait()
             t = time.perf_counter()
-            status, called = await w.call(i)
-            return t, time.perf_counter(), status, called
+            status, answered = await press(i)
+            return t, time.perf_counter(), status, answered
 
-        tasks = [asyncio.create_task(press(i)) for i in range(n)]
+        tasks = [asyncio.create_task(one(i)) for i in range(n)]
         await asyncio.sleep(0.05)  # every task is waiting on `go`
         instant = time.perf_counter()
         go.set()
         results = await asyncio.gather(*tasks)
         spans.append((max(r[1] for r in results) - instant) * 1000)
-        for t, end, status, called in results:
-            if called:
+        for t, end, status, answered in results:
+            if answered:
                 own.append((end - t) * 1000)
                 from_instant.append((end - instant) * 1000)
-            elif status == 200:
+            elif 200 <= status < 300:
                 empty += 1
             else:
                 errors += 1
-        finished = await asyncio.gather(*(w.finish(i) for i, r in enumerate(results) if r[3]))
-        errors += sum(1 for s in finished if s != 200)
+        if after is not None:
+            errors += await after([i for i, r in enumerate(results) if r[3]])
         await asyncio.sleep(pause)
     return Bursts(own, from_instant, spans, errors, empty)
+
+
+def call_bursts(w: Windows, count: int) -> Awaitable[Bursts]:
+    """hallsvc: every window presses call-next; the called are finished after."""
+    async def finish(answered: list[int]) -> int:
+        statuses = await asyncio.gather(*(w.finish(i) for i in answered))
+        return sum(1 for s in statuses if s != 200)
+
+    return bursts(len(w.hall.windows), count, w.call, finish)
+
+
+async def baseline_bursts(env: Env, target: str, hall: BenchHall, session: aiohttp.ClientSession,
+                          count: int) -> Bursts:
+    """The same bursts against a bench baseline (bench/serve.py): `bare`, an
+    aiohttp endpoint doing no I/O, or `floor`, one INSERT (its own commit)
+    and one Redis command: what any server of one Python process on this
+    machine pays for 200 requests at one instant, and for 200 durable ones."""
+    body = msgspec.json.encode({"service": hall.services[0]})
+    headers = {"Content-Type": "application/json"}
+    with ServerProcess(env, target) as srv:
+        async def post(i: int) -> tuple[int, bool]:
+            async with session.post(f"{srv.url}/api/v1/tickets", data=body,
+                                    headers=headers) as r:
+                await r.read()
+                return r.status, r.status == 201
+
+        await bursts(len(hall.windows), 2, post)  # warm-up: connections, the pool
+        return await bursts(len(hall.windows), count, post)
+
+
+async def vacuum(env: Env) -> None:
+    """What autovacuum does in a hall's PostgreSQL (on by default): the
+    machine's runs with it off, so without this every phase would meet
+    the dead row versions of all the phases before it."""
+    con = await asyncpg.connect(env.database_url)
+    try:
+        await con.execute("VACUUM ANALYZE")
+    finally:
+        await con.close()
 
 
 async def commit_probe(env: Env, rate: float, stop: asyncio.Event) -> list[float]:
@@ -426,6 +476,8 @@ class Run:
     served_at_start: dict[str, int]
     backlog: dict[str, tuple[int, float]]  # outbox at the end of each phase
     bursts: Bursts
+    bare_bursts: Bursts  # the same bursts against the bare aiohttp endpoint
+    floor_bursts: Bursts  # … and against one INSERT + one Redis command
     paced: LoadResult
     hall: LoadResult  # the windows at a hall's (high) rate: `serving`
     commits_ms: list[float]  # the commit probe, in the same seconds as `hall`
@@ -483,11 +535,13 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
                           f" errors {at_hall_rate.errors}; a bare commit meanwhile: p50"
                           f" {percentile(commits, 50):.1f} ms, p99 {percentile(commits, 99):.1f}"
                           f" ms", flush=True)
-                    b = await bursts(w, args.bursts)
+                    b = await call_bursts(w, args.bursts)
                     print(f"run {run} bursts: {len(b.own_ms)} presses, p50"
                           f" {percentile(b.own_ms, 50):.1f} ms, p99"
                           f" {percentile(b.own_ms, 99):.1f} ms, burst span median"
                           f" {median(b.spans_ms):.0f} ms", flush=True)
+                if args.vacuum:
+                    await vacuum(env)
                 r = await closed_loop(len(hall.windows), args.duration, args.warmup, cycle(w),
                                       srv.pid)
                 phases[phase] = r
@@ -509,10 +563,17 @@ async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int)
                           f"call-next/s, p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms",
                           flush=True)
             assert b is not None and paced is not None and at_hall_rate is not None
+            base = {t: await baseline_bursts(env, t, hall, session, args.bursts)
+                    for t in ("bare", "floor")}
+            for name, bb in base.items():
+                print(f"run {run} bursts against the {name} baseline: p50"
+                      f" {percentile(bb.own_ms, 50):.1f} ms, p99 {percentile(bb.own_ms, 99):.1f}"
+                      f" ms, burst span median {median(bb.spans_ms):.0f} ms", flush=True)
         for line in srv.problems()[:5]:
             print(f"  ! hallsvc logged: {line}", file=sys.stderr)
         ok = True
-        return Run(phases, served, backlog, b, paced, at_hall_rate, commits, login_s, fill_s)
+        return Run(phases, served, backlog, b, base["bare"], base["floor"], paced,
+                   at_hall_rate, commits, login_s, fill_s)
     finally:
         await asyncio.to_thread(srv.stop)
         if not ok:
@@ -535,6 +596,15 @@ def _phase_row(phase: str, runs: Sequence[Run], base: float) -> list[object]:
             median([float(r.backlog[phase][0]) for r in runs]),
             median([r.backlog[phase][1] for r in runs]),
             f"{rate / base:.0%}" if base else "–"]
+
+
+def _burst_row(label: str, bs: Sequence[Bursts], windows: int) -> list[object]:
+    return [label, median([percentile(b.own_ms, 50) for b in bs]),
+            median([percentile(b.own_ms, 99) for b in bs]),
+            median([max(b.own_ms, default=math.nan) for b in bs]),
+            median([median(b.spans_ms) for b in bs]), median([max(b.spans_ms) for b in bs]),
+            median([windows / (median(b.spans_ms) / 1000) for b in bs]),
+            sum(b.errors for b in bs), sum(b.empty for b in bs)]
 
 
 def report(runs: Sequence[Run], args: argparse.Namespace) -> None:
@@ -565,7 +635,11 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> None:
                                             for r in runs]),
           median([percentile(r.bursts.from_instant_ms, 99) for r in runs]),
           median([max(r.bursts.from_instant_ms, default=math.nan) for r in runs]),
-          "", "", "", "", ""]]))
+          "", "", "", "", ""],
+         _burst_row("baseline: bare aiohttp endpoint, from its own send",
+                    [r.bare_bursts for r in runs], args.windows),
+         _burst_row("baseline: one INSERT + one Redis command, from its own send",
+                    [r.floor_bursts for r in runs], args.windows)]))
     at = [r.hall for r in runs]
     print(f"\ncall-next at a hall's (high) rate: {args.windows} windows, each serving 0–"
           f"{2 * args.serve:g} s (mean {args.serve:g} s) between finish and the next press, "
@@ -634,6 +708,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds measured at a hall's rate")
     p.add_argument("--think", type=float, default=1.0,
                    help="paced measurement: mean pause of a window between turns (s)")
+    p.add_argument("--vacuum", action=argparse.BooleanOptionalAction, default=True,
+                   help="VACUUM ANALYZE before each closed loop, as autovacuum would "
+                        "(the machine's PostgreSQL runs with autovacuum off)")
     p.add_argument("--login-concurrency", type=int, default=4)
     p.add_argument("--expect-rate", type=float, default=1000.0,
                    help="call-next/s guessed before the first phase, to size the queue")
