@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from hallsvc.queue.estimate import estimate_wait_ms
+from hallsvc.queue.forecast import forecast_waits_ms
 from hallsvc.queue.model import (
     Decision,
     HallLoad,
@@ -50,6 +51,7 @@ class Outcome:
     called_ms: int = -1
     window: str = ""
     helped: bool = False  # called by a window for which it is overflow (Q9)
+    forecast_ms: int = -1  # the forward run's estimate (`run(forecast=True)`), else -1
 
     @property
     def wait_ms(self) -> int:
@@ -129,7 +131,11 @@ class _Hall:
         return self.load
 
 
-def run(day: Day, policy: Policy, name: str, params: PolicyParams | None = None) -> Result:
+def run(day: Day, policy: Policy, name: str, params: PolicyParams | None = None, *,
+        forecast: bool = False) -> Result:
+    """The day under `policy`. With `forecast`, each ticket also gets the
+    forward run's estimate (hallsvc.queue.forecast: the hallsvc policy
+    played over every waiting ticket at mean service times)."""
     params = params or PolicyParams()
     hall = _Hall(day)
     hall.mean_ms = {s.code: s.minutes * MIN for s in day.services}  # the hall file's
@@ -189,6 +195,13 @@ def run(day: Day, policy: Policy, name: str, params: PolicyParams | None = None)
             est = estimate_wait_ms(t, hall.hall_load(windows), EPOCH_MS + a.at_ms, params)
             start = a.at_ms if a.slot_ms is None else max(a.at_ms, a.slot_ms)
             outcomes[i] = Outcome(a.service, a.priority, a.at_ms, start, est)
+            if forecast:  # Q1: the ticket joins the back of its queue now
+                q = queue_of(t)
+                ahead = forecast_waits_ms(hall.tickets.values(), hall.hall_load(windows),
+                                          EPOCH_MS + a.at_ms, params, queues=[q],
+                                          appointment_slot_ms=t.slot_ms)[q]
+                outcomes[i].forecast_ms = est if ahead is None else max(
+                    ahead, start - a.at_ms)  # an appointment: not before its slot
             hall.push(t)
         elif kind == _FINISH:
             w = windows[wid]

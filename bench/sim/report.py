@@ -41,6 +41,7 @@ class Figures:
     proxy_calls: float  # share of all calls made by the proxy window
     proxy_help: float  # share of the proxy's calls that were overflow (Q9)
     mae: float  # estimate's mean absolute error, minutes
+    fmae: float | None = None  # the forward-run forecast's (`--forecast`), minutes
 
     @property
     def ratio(self) -> float:
@@ -49,6 +50,12 @@ class Figures:
     @property
     def mae_share(self) -> float:
         return self.mae / self.mean if self.mean else 0.0
+
+    @property
+    def fmae_share(self) -> float | None:
+        if self.fmae is None:
+            return None
+        return self.fmae / self.mean if self.mean else 0.0
 
 
 def figures(r: Result) -> Figures:
@@ -68,12 +75,15 @@ def figures(r: Result) -> Figures:
     normal = [w for o, w in zip(r.tickets, waits, strict=True) if o.priority is Priority.NORMAL]
     errors = [abs(o.estimate_ms - o.wait_ms - (o.start_ms - o.issued_ms)) / MIN
               for o in r.tickets]
+    forecast = all(o.forecast_ms >= 0 for o in r.tickets)
+    ferrors = [abs(o.forecast_ms - o.wait_ms - (o.start_ms - o.issued_ms)) / MIN
+               for o in r.tickets] if forecast else []
     return Figures(
         r.policy, r.day.seed, len(waits), statistics.fmean(waits), p95, max(waits),
         per_service, worst, per_service[worst][1], pct(prio, 95), pct(normal, 95),
         statistics.fmean(utils), (min(utils), max(utils)), r.busy_ms[proxy] / r.open_ms[proxy],
         len(by_proxy) / len(r.tickets), sum(o.helped for o in by_proxy) / max(1, len(by_proxy)),
-        statistics.fmean(errors))
+        statistics.fmean(errors), statistics.fmean(ferrors) if forecast else None)
 
 
 def _med(xs: Sequence[float]) -> float:
@@ -101,6 +111,15 @@ def table(runs: dict[str, list[Figures]], *, per_seed: bool = True, per_service:
             f"{m('util_dept'):6.0%}{low:6.0%}–{high:4.0%}{m('util_proxy'):11.0%}"
             f"{m('proxy_calls'):12.1%}{m('proxy_help'):14.0%}{m('mae'):8.1f}"
             f"{m('mae_share'):9.0%}")
+    for name, fs in runs.items():
+        shares = [f.fmae_share for f in fs]
+        if fs and all(x is not None for x in shares):
+            out.append(
+                f"{name:<14}forward-run forecast (hallsvc.queue.forecast): MAE "
+                f"{_med([f.fmae or 0.0 for f in fs]):.1f} min, "
+                f"{_med([x or 0.0 for x in shares]):.0%} of the mean wait (median; per seed "
+                f"{min(x or 0.0 for x in shares):.0%}–{max(x or 0.0 for x in shares):.0%}); "
+                f"the estimate above: {_med([f.mae_share for f in fs]):.0%}")
     names = list(runs)
     if per_seed:
         seeds = [f.seed for f in next(iter(runs.values()))]
