@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.sim.forecast import RESUME_AFTER_MS, forecast_waits_ms
 from hallsvc.queue.estimate import RESIDUAL, time_left_ms
-from hallsvc.queue.forecast import RESUME_AFTER_MS, forecast_waits_ms
 from hallsvc.queue.model import (
     HallLoad,
     Priority,

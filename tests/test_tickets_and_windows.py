@@ -317,8 +317,8 @@ async def test_a_reading_begun_before_a_finish_keeps_the_finish_average(
         return hot
 
     monkeypatch.setattr(queue.hot, "load", held_back)
-    queue._forget_hall()
-    reading = asyncio.ensure_future(queue._hall(hall.clock()))
+    queue.reading.forget()
+    reading = asyncio.ensure_future(queue.reading.get(hall.clock()))
     await asyncio.wait_for(read.wait(), 10)
     await c.press(token, "W01", "finish")  # the average moves: 10 min -> 9.6 min
     release.set()
@@ -327,4 +327,4 @@ async def test_a_reading_begun_before_a_finish_keeps_the_finish_average(
     after_finish = int(10 * 60_000 + SERVICE_TIME_WEIGHT * (2 * 60_000 - 10 * 60_000) + 0.5)
     assert live.hot.service_ms.get("A01") is None  # the copy was taken before the finish
     assert live.load.services["A01"].mean_service_ms == after_finish
-    assert queue._live is live
+    assert queue.reading.live is live

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brief", action="store_true", help="the medians and goals only")
     ap.add_argument("--forecast", action="store_true",
                     help="also estimate each hallsvc ticket's wait by a forward run of "
-                         "the present queue (hallsvc.queue.forecast; slower)")
+                         "the present queue (bench.sim.forecast; slower)")
     ap.add_argument("--floor", default="", metavar="SEEDS",
                     help="also measure the best any estimate could do on these seeds "
                          "(about 20 s a seed)")

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from bench.sim.forecast import forecast_waits_ms
 from hallsvc.queue.estimate import estimate_wait_ms
-from hallsvc.queue.forecast import forecast_waits_ms
 from hallsvc.queue.model import (
     Decision,
     HallLoad,
@@ -134,7 +134,7 @@ class _Hall:
 def run(day: Day, policy: Policy, name: str, params: PolicyParams | None = None, *,
         forecast: bool = False) -> Result:
     """The day under `policy`. With `forecast`, each ticket also gets the
-    forward run's estimate (hallsvc.queue.forecast: the hallsvc policy
+    forward run's estimate (bench.sim.forecast: the hallsvc policy
     played over every waiting ticket at mean service times)."""
     params = params or PolicyParams()
     hall = _Hall(day)

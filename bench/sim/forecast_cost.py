@@ -17,7 +17,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from hallsvc.queue.forecast import forecast_waits_ms
+from bench.sim.forecast import forecast_waits_ms
 from hallsvc.queue.model import (
     HallLoad,
     Priority,

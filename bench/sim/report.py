@@ -115,7 +115,7 @@ def table(runs: dict[str, list[Figures]], *, per_seed: bool = True, per_service:
         shares = [f.fmae_share for f in fs]
         if fs and all(x is not None for x in shares):
             out.append(
-                f"{name:<14}forward-run forecast (hallsvc.queue.forecast): MAE "
+                f"{name:<14}forward-run forecast (bench.sim.forecast): MAE "
                 f"{_med([f.fmae or 0.0 for f in fs]):.1f} min, "
                 f"{_med([x or 0.0 for x in shares]):.0%} of the mean wait (median; per seed "
                 f"{min(x or 0.0 for x in shares):.0%}–{max(x or 0.0 for x in shares):.0%}); "

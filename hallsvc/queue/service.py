@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import TypeVar
@@ -18,7 +18,6 @@ from hallsvc.adapters.postgres import Database, NumberTaken, TicketRow, WindowBu
 from hallsvc.adapters.redis import (
     CapReached,
     Claim,
-    HallHot,
     HotContent,
     HotState,
     NoHotState,
@@ -30,9 +29,6 @@ from hallsvc.hours import Issuing, WorkingDays, issuing_at, service_day, void_ti
 from hallsvc.queue.estimate import Basis
 from hallsvc.queue.load import (
     SERVICE_TIME_WEIGHT,
-    Averages,
-    hall_load,
-    newest,
     policy_params,
     seed_ms,
     window_views,
@@ -47,6 +43,7 @@ from hallsvc.queue.model import (
     WindowView,
 )
 from hallsvc.queue.policy import choose_next
+from hallsvc.queue.reading import HallReading
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -56,26 +53,6 @@ _T = TypeVar("_T")
 # and has the pad ask for a rating after a finish (H8a). Called in-process and
 # synchronously: a listener does no I/O and never raises.
 WindowListener = Callable[[str, str, str, TicketRow | None, datetime], None]
-
-
-@dataclass(slots=True)
-class _Live:
-    """The hall's live figures as last read (`read_at`: the loop's clock), the
-    policy's view of them, and the estimate's per-service basis, filled in
-    as services are asked about until the next reading."""
-
-    read_at: float
-    hot: HallHot
-    load: HallLoad
-    bases: dict[str, Basis] = field(default_factory=dict)
-
-    def new_service_time(self, service: str, mean_ms: int) -> None:
-        """A finish here moved the service's average: use it at once (a full
-        reading of the hall on every finish would cost more than the call)."""
-        services = dict(self.load.services)
-        services[service] = replace(services[service], mean_service_ms=mean_ms)
-        self.load = HallLoad(services, self.load.windows, self.load.busy)
-        self.bases.pop(service, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +98,9 @@ class QueueService:
         self.listeners: list[WindowListener] = []
         self.views = window_views(cfg)
         self.params = policy_params(cfg)
-        self._live: _Live | None = None  # see _hall
-        self._reading: asyncio.Future[_Live] | None = None  # the one reading under way
-        self._generation = 0  # counts _forget_hall: a reading begun before is stale
-        # The newest service-time averages this process has seen, of one day:
-        # what finishes here returned and what readings read, merged by how
-        # many finishes each took in (`newest`), so that a reading begun
-        # before a finish never puts the older average back (Q1, Q3).
-        self._averages: tuple[date, dict[str, tuple[int, int]]] | None = None
+        codes = [s.code for s in cfg.services]
+        self.reading = HallReading(cfg, self.views, lambda now, day: self._hot(
+            now, lambda: self.hot.load(codes, self.views, day)))
 
     # -- hot state ---------------------------------------------------------
 
@@ -246,75 +218,11 @@ class QueueService:
     async def estimate_minutes(self, ticket: WaitingTicket, ahead: int, now: datetime) -> int:
         """Q1: from the live rate of the windows that may serve it, the proxy
         window's share included (hallsvc/queue/estimate.py)."""
-        live = await self._hall(now)
+        live = await self.reading.get(now)
         basis = live.bases.get(ticket.service)
         if basis is None:
             basis = live.bases[ticket.service] = Basis.of(ticket.service, live.load, self.params)
         return round(basis.wait_ms(ticket, _ms(now), ahead=ahead) / 60_000)
-
-    async def _hall(self, now: datetime, max_age: float = 1.0) -> _Live:
-        """The hall's live figures, read at most once a `max_age` per process:
-        they steer the ranking (Q3, Q9) and the estimate (Q1), never who may
-        take a ticket (the claim decides that). Window changes made here
-        drop the copy at once; other processes' are seen within `max_age`.
-
-        One reading at a time: when the copy grows old, the request that
-        notices starts a reading and every request answers from the old copy
-        meanwhile (before, each of 64 concurrent kiosks started its own, and
-        the readings cost more than the tickets). Only with no copy at all
-        (at start, after a window change here) do requests wait for it."""
-        live = self._live
-        clock = asyncio.get_running_loop().time()
-        if live is not None and clock - live.read_at <= max_age:
-            return live
-        reading = self._reading
-        if reading is None:
-            reading = self._reading = asyncio.ensure_future(self._read_hall(now))
-            reading.add_done_callback(self._read_done)
-        if live is not None:
-            return live
-        return await asyncio.shield(reading)
-
-    async def _read_hall(self, now: datetime) -> _Live:
-        generation = self._generation
-        clock = asyncio.get_running_loop().time()
-        codes = [s.code for s in self.cfg.services]
-        day = service_day(now, self.cfg.zone)
-        hot = await self._hot(now, lambda: self.hot.load(codes, self.views, day))
-        means = self._newest(day, {s: (hot.service_n.get(s, 0), ms)
-                                   for s, ms in hot.service_ms.items()})
-        live = _Live(clock, hot, hall_load(self.cfg, self.views, hot.waiting,
-                                           means, hot.windows))
-        if generation == self._generation:
-            # Not if a window changed here while it was read: the next asks again.
-            self._live = live
-        return live
-
-    def _newest(self, day: date, offered: Averages) -> dict[str, int]:
-        """Merge `offered` into the newest averages known here for `day`
-        (a new day starts afresh); returns the day's average per service."""
-        known = self._averages
-        if known is None or known[0] < day:
-            known = (day, {})
-        if known[0] == day:
-            self._averages = known = (day, newest(known[1], offered))
-            return {s: ms for s, (_, ms) in known[1].items()}
-        return {s: ms for s, (_, ms) in offered.items()}  # a reading of a day gone by
-
-    def _read_done(self, reading: asyncio.Future[_Live]) -> None:
-        if self._reading is reading:
-            self._reading = None
-        if not reading.cancelled() and reading.exception() is not None:
-            # Whoever waited has it; the requests that answered from the old
-            # copy did not: say it once here.
-            log.warning("reading the hall's live figures failed: %r", reading.exception())
-
-    def _forget_hall(self) -> None:
-        """A window's state changed here: the next ranking reads the hall anew
-        (not the reading under way, begun before the change)."""
-        self._live = None
-        self._reading = None
-        self._generation += 1
 
     # -- window sessions ---------------------------------------------------
 
@@ -330,7 +238,7 @@ class QueueService:
         hot = await self._hot(now, lambda: self.hot.window(window))
         await self._hot(now, partial(self.hot.set_window, window, WindowState.OPEN, clerk))
         self._told("login", window, clerk, None, now)
-        self._forget_hall()
+        self.reading.forget()
         if hot.clerk and hot.clerk != clerk:
             log.info("window %s handed over from %s to %s", window, hot.clerk, clerk)
 
@@ -342,7 +250,7 @@ class QueueService:
         await self.db.window_event(self.hall, window, "logout", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.CLOSED, None))
         self._told("logout", window, clerk, None, now)
-        self._forget_hall()
+        self.reading.forget()
 
     async def pause(self, window: str, clerk: str, now: datetime) -> None:
         hot = await self._hot(now, lambda: self.hot.window(window))
@@ -351,7 +259,7 @@ class QueueService:
         await self.db.window_event(self.hall, window, "paused", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.PAUSED, hot.clerk))
         self._told("pause", window, clerk, None, now)
-        self._forget_hall()
+        self.reading.forget()
 
     async def resume(self, window: str, clerk: str, now: datetime) -> None:
         hot = await self._hot(now, lambda: self.hot.window(window))
@@ -360,7 +268,7 @@ class QueueService:
         await self.db.window_event(self.hall, window, "resumed", now, clerk)
         await self._hot(now, partial(self.hot.set_window, window, WindowState.OPEN, hot.clerk))
         self._told("resume", window, clerk, None, now)
-        self._forget_hall()
+        self.reading.forget()
 
     # -- the window verbs (Q5) ---------------------------------------------
 
@@ -410,7 +318,7 @@ class QueueService:
     async def _load(self, now: datetime, counts: dict[str, int]) -> HallLoad:
         """The policy's view of the hall, with the exact lengths of the
         calling window's queues from its snapshot (`q:<service>:<class>`)."""
-        live = await self._hall(now)
+        live = await self.reading.get(now)
         exact: dict[str, dict[Priority, int]] = {}
         for name, n in counts.items():
             kind, _, rest = name.partition(":")
@@ -506,9 +414,7 @@ class QueueService:
             mean, n = await self._hot(now, partial(
                 self.hot.finished, window, row.id, code, took, SERVICE_TIME_WEIGHT,
                 row.service_day, seed_ms(self.cfg, code)))
-            means = self._newest(row.service_day, {code: (n, mean)})
-            if self._live is not None and code in means:
-                self._live.new_service_time(code, means[code])
+            self.reading.finished(row.service_day, code, n, mean)
         self._told("finish", window, clerk, row, now)
         return row
 
