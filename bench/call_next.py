@@ -685,13 +685,17 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> None:
     print(f"goal: call-next/s after {args.day_tickets:,} called ≥ {DAY_GOAL:.0%} of the empty "
           f"day's: {day:.0%} (again: {again:.0%}): "
           f"{'met' if day >= DAY_GOAL and again >= DAY_GOAL else 'MISSED'}")
+    for phase in ("50k day", "50k again"):
+        ratios = [r.phases[phase].rate / r.phases["empty day"].rate for r in runs]
+        print(f"  {phase}, run by run: {' / '.join(f'{x:.0%}' for x in ratios)} "
+              f"(median {median(ratios):.0%})")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.call_next", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase")
+    p.add_argument("--duration", type=float, default=15.0, help="seconds measured per phase")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before, not measured")
     p.add_argument("--windows", type=int, default=200)
     p.add_argument("--bursts", type=int, default=20)
