@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from hallsvc.hours import service_day
+from hallsvc.queue.estimate import time_left_ms
 from hallsvc.queue.load import SERVICE_TIME_WEIGHT
 from tests.conftest import KIOSK_KEY, HallUnderTest
 
@@ -294,6 +295,32 @@ async def test_the_estimate_follows_the_live_service_rate(hall: HallUnderTest) -
     assert second["ahead"] == 1
     assert second["estimated_wait_minutes"] in (round(0.68 * m), round(m))
     assert round(m) < 7 and round(0.68 * m) > 2
+
+
+async def test_the_estimate_counts_how_long_the_window_has_been_serving(
+        hall: HallUnderTest) -> None:
+    """Q1: with every window busy, a new ticket waits for the first to free
+    up, and a window that called its person long ago frees up sooner. The
+    call time is in the hall reading, from Redis, and again after Redis
+    lost the hot state, from PostgreSQL's record of the call."""
+    c = hall.client
+    reading = hall.running.hall.queue.reading
+    token = await c.login("clerk1", "W01")  # the only window open for A01 (10 min)
+    await c.issue("A01")
+    await c.press(token, "W01", "call-next")
+
+    async def estimate() -> tuple[int, int]:
+        reading.forget()  # read the hall now, not the copy of up to a second ago
+        ticket = await c.issue("A01")
+        return int(ticket["ahead"]), int(ticket["estimated_wait_minutes"])
+
+    assert await estimate() == (0, 10)  # just called: a whole service to go
+    hall.clock.advance(minutes=9)
+    nine_in = round(time_left_ms(9 * 60_000, 10 * 60_000) / 60_000)
+    assert nine_in == 6  # what a 10-min service (CV 0.6) 9 min in still needs, not 7
+    assert await estimate() == (1, nine_in + 10)  # then the one issued before
+    await hall.flush_redis()
+    assert await estimate() == (2, nine_in + 20)  # rebuilt: the call time from the record
 
 
 async def test_a_reading_begun_before_a_finish_keeps_the_finish_average(

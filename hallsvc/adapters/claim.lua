@@ -1,4 +1,4 @@
--- KEYS: ready, window hash, queue. Takes the head of the queue the policy
+-- KEYS: ready, window hash, queue. ARGV: the call's time (epoch ms). Takes the head of the queue the policy
 -- chose, in the same step that marks the window busy: returns the member, or
 -- a code. If another window took the chosen head a moment ago, this is the
 -- next in the same line (same service and class: as eligible, and first in
@@ -9,5 +9,5 @@ if w[1] ~= 'open' then return -2 end
 if w[2] and w[2] ~= '' then return -3 end
 local head = redis.call('ZPOPMIN', KEYS[3])
 if #head == 0 then return 0 end
-redis.call('HSET', KEYS[2], 'current', head[1])
+redis.call('HSET', KEYS[2], 'current', head[1], 'called_ms', ARGV[1])
 return head[1]

@@ -10,8 +10,9 @@ for i = 4, 3 + nq do out[#out + 1] = redis.call('ZCARD', KEYS[i]) end
 out[#out + 1] = redis.call('HGETALL', KEYS[2])
 out[#out + 1] = redis.call('HGETALL', KEYS[3])
 for i = 4 + nq, #KEYS do
-  local w = redis.call('HMGET', KEYS[i], 'state', 'current')
+  local w = redis.call('HMGET', KEYS[i], 'state', 'current', 'called_ms')
   out[#out + 1] = w[1] or ''
-  out[#out + 1] = (w[2] and w[2] ~= '') and 1 or 0
+  out[#out + 1] = w[2] or ''
+  out[#out + 1] = w[3] or ''
 end
 return out

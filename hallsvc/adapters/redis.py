@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
 from importlib import resources
@@ -63,6 +63,7 @@ class HotContent:
     windows: dict[str, tuple[WindowState, str | None, WaitingTicket | None]]
     numbering: Sequence[tuple[str, int, int, int]]  # letter, session, tickets, top number
     last_order: int  # the day's highest queue order on record
+    called_ms: dict[str, int] = field(default_factory=dict)  # window -> its current's call
 
 
 def day_order(day: date, order: int) -> int:
@@ -86,6 +87,9 @@ class HallHot:
     service_ms: dict[str, int]  # service -> the day's moving average of its service time
     service_n: dict[str, int]  # service -> finishes folded into it (orders the averages)
     windows: dict[str, tuple[WindowState, bool]]  # window -> (state, serving someone)
+    # Q1: window -> (the service of the person it serves, when it called them,
+    # epoch ms), for the busy windows whose call time Redis has.
+    serving: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 class CapReached(Exception):
@@ -280,12 +284,13 @@ class HotState:
         hot = WindowHot(WindowState(state), clerk or None, _parse(current) if current else None)
         return Snapshot(hot, tuple(waiting), counts)
 
-    async def claim_head(self, window: str, chosen: WaitingTicket) -> WaitingTicket | Claim:
-        """Take the head of `chosen`'s queue for `window`, atomically. That is
-        `chosen` unless another window took it a moment ago, in which case it
-        is the next in the same line."""
+    async def claim_head(self, window: str, chosen: WaitingTicket,
+                         at_ms: int) -> WaitingTicket | Claim:
+        """Take the head of `chosen`'s queue for `window`, atomically, called
+        at `at_ms`. That is `chosen` unless another window took it a moment
+        ago, in which case it is the next in the same line."""
         r = await self._run(self._claim, [self._p + "ready", self._window(window),
-                                          self._queue(chosen)], [])
+                                          self._queue(chosen)], [at_ms])
         if isinstance(r, bytes | str):
             return _parse(r)
         return Claim(int(r))  # type: ignore[call-overload]
@@ -304,12 +309,6 @@ class HotState:
         try:
             await self._r.hset(self._window(window),
                                mapping={"state": state.value, "clerk": clerk or ""})
-        except (RedisError, OSError) as e:
-            raise Unavailable("redis", f"Redis: {e}") from e
-
-    async def set_current(self, window: str, t: WaitingTicket) -> None:
-        try:
-            await self._r.hset(self._window(window), "current", _member(t))
         except (RedisError, OSError) as e:
             raise Unavailable("redis", f"Redis: {e}") from e
 
@@ -345,11 +344,13 @@ class HotState:
         service_n = {_text(counted[i]): int(counted[i + 1]) for i in range(0, len(counted), 2)}
         rest = res[len(queues) + 2:]
         states: dict[str, tuple[WindowState, bool]] = {}
+        serving: dict[str, tuple[str, int]] = {}
         for k, w in enumerate(windows):
-            state = _text(rest[2 * k])
-            states[w] = (WindowState(state) if state else WindowState.CLOSED,
-                         bool(rest[2 * k + 1]))
-        return HallHot(waiting, service_ms, service_n, states)
+            state, current, called = (_text(x) for x in rest[3 * k:3 * k + 3])
+            states[w] = (WindowState(state) if state else WindowState.CLOSED, bool(current))
+            if current and called:
+                serving[w] = (_parse(current).service, int(called))
+        return HallHot(waiting, service_ms, service_n, states, serving)
 
     async def finished(self, window: str, ticket_id: int, service: str, ms: int,
                        weight: float, day: date, seed_ms: int) -> tuple[int, int]:
@@ -400,7 +401,8 @@ class HotState:
                     for wid, (state, clerk, current) in hot.windows.items():
                         pipe.hset(self._window(wid), mapping={
                             "state": state.value, "clerk": clerk or "",
-                            "current": _member(current) if current else ""})
+                            "current": _member(current) if current else "",
+                            "called_ms": hot.called_ms.get(wid, "") if current else ""})
                     pipe.set(self._p + "ready", "1")
                     await pipe.execute()
             finally:

@@ -64,10 +64,12 @@ def policy_params(cfg: HallConfig) -> PolicyParams:
 
 def hall_load(cfg: HallConfig, views: Mapping[str, WindowView], waiting: Waiting,
               service_ms: Mapping[str, int],
-              windows: Mapping[str, tuple[WindowState, bool]]) -> HallLoad:
+              windows: Mapping[str, tuple[WindowState, bool]],
+              serving: Mapping[str, tuple[str, int]] | None = None) -> HallLoad:
     """`waiting` per service and class, the measured service times (a service
-    not measured yet takes the hall file's `average_minutes`), and each
-    window's (state, serving someone)."""
+    not measured yet takes the hall file's `average_minutes`), each window's
+    (state, serving someone), and (`serving`) for the busy ones the service
+    of their person and when they called them (Q1: how long it still takes)."""
     services = {}
     for s in cfg.services:
         by_class = waiting.get(s.code, {})
@@ -80,4 +82,5 @@ def hall_load(cfg: HallConfig, views: Mapping[str, WindowView], waiting: Waiting
                    v.takes_overflow, v.overflow_services)
         for v in views.values())
     busy = frozenset(w for w, (_, serving) in windows.items() if serving)
-    return HallLoad(services, states, busy)
+    return HallLoad(services, states, busy,
+                    {w: at for w, at in (serving or {}).items() if w in busy})

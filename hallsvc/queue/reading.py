@@ -44,7 +44,7 @@ class Live:
         reading of the hall on every finish would cost more than the call)."""
         services = dict(self.load.services)
         services[service] = replace(services[service], mean_service_ms=mean_ms)
-        self.load = HallLoad(services, self.load.windows, self.load.busy)
+        self.load = replace(self.load, services=services)
         self.bases.pop(service, None)
 
 
@@ -106,7 +106,7 @@ class HallReading:
         means = self._newest(day, {s: (hot.service_n.get(s, 0), ms)
                                    for s, ms in hot.service_ms.items()})
         live = Live(clock, hot, hall_load(self.cfg, self.views, hot.waiting, means,
-                                          hot.windows))
+                                          hot.windows, hot.serving))
         if generation == self._generation:
             # Not if a window changed here while it was read: the next asks again.
             self.live = live

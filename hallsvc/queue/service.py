@@ -132,9 +132,11 @@ class QueueService:
                          "paused": WindowState.PAUSED}.get(kind, WindowState.CLOSED)
                 windows[w.id] = (state, clerk if state is not WindowState.CLOSED else None,
                                  current.get(w.id))
+            called = {r.window_id: _ms(r.called_at) for r in rows
+                      if r.state == "called" and r.window_id and r.called_at is not None}
             return HotContent(day, [_waiting(r) for r in rows if r.state == "waiting"],
                               windows, await self.db.numbering(self.hall, day),
-                              await self.db.last_order(self.hall, day))
+                              await self.db.last_order(self.hall, day), called)
 
         return load
 
@@ -282,7 +284,7 @@ class QueueService:
                                    self.params)
             if decision is None:
                 return None
-            got = await self._hot(now, partial(self._claim, window, decision.ticket))
+            got = await self._hot(now, partial(self._claim, window, decision.ticket, _ms(now)))
             if isinstance(got, Claim):
                 # The queue emptied meanwhile, or the window changed state (a
                 # second press, a pause): look again; the check above answers.
@@ -330,10 +332,11 @@ class QueueService:
             services[service] = replace(
                 services[service], waiting=sum(by_class.values()),
                 priority_waiting=sum(n for c, n in by_class.items() if c is not Priority.NORMAL))
-        return HallLoad(services, live.load.windows, live.load.busy)
+        return replace(live.load, services=services)
 
-    async def _claim(self, window: str, chosen: WaitingTicket) -> WaitingTicket | Claim:
-        got = await self.hot.claim_head(window, chosen)
+    async def _claim(self, window: str, chosen: WaitingTicket,
+                     at_ms: int) -> WaitingTicket | Claim:
+        got = await self.hot.claim_head(window, chosen, at_ms)
         if got is Claim.NOHOT:
             raise NoHotState
         return got
