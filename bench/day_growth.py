@@ -29,8 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import shutil
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bench.call_next import (
     DAY_GOAL,
@@ -54,6 +58,7 @@ from bench.common import (
     command_line,
     drop_state,
     env_from,
+    free_port,
     fresh_state,
     machine_rows,
     markdown_table,
@@ -73,14 +78,58 @@ class Run:
     served_before: tuple[int, int]  # B: at its first window, at its last
 
 
-def _second(env: Env) -> Env:
-    """B's own database and Redis db (the next db number: 14 and 15 by default)."""
+def _second(env: Env, mqtt_port: int) -> Env:
+    """B's own database, Redis db (the next db number: 14 and 15 by default)
+    and MQTT broker: on one broker the two servers, one bench hall, would
+    each handle the other's calls (its device hub hears them)."""
     base, _, db = env.redis_url.rpartition("/")
-    return replace(env, database=env.database + "_full", redis_url=f"{base}/{int(db) + 1}")
+    return replace(env, database=env.database + "_full", redis_url=f"{base}/{int(db) + 1}",
+                   mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}")
+
+
+@contextlib.asynccontextmanager
+async def private_broker(directory: Path) -> AsyncIterator[int]:
+    """A broker of B's own on a free port: Mosquitto where installed, else
+    hallsvc's embedded one; yields its port."""
+    port = free_port()
+    mosquitto = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    async with contextlib.AsyncExitStack() as stack:
+        if mosquitto:
+            conf = directory / "mosquitto.conf"
+            conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                            "persistence false\n", encoding="utf-8")
+            proc = await asyncio.create_subprocess_exec(
+                mosquitto, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL)
+
+            async def stop() -> None:
+                proc.terminate()
+                await proc.wait()
+
+            stack.push_async_callback(stop)
+        else:
+            from hallsvc.adapters.embedded import EmbeddedPorts, embedded_servers
+
+            await stack.enter_async_context(embedded_servers(
+                directory, postgres=False, redis=False, mqtt=True,
+                ports=EmbeddedPorts(0, 0, port)))
+        for _ in range(100):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        yield port
 
 
 async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int) -> Run:
-    env_b = _second(env)
+    async with private_broker(hall.path.parent) as port:
+        return await _one_run(env, _second(env, port), hall, args, run)
+
+
+async def _one_run(env: Env, env_b: Env, hall: BenchHall, args: argparse.Namespace,
+                   run: int) -> Run:
     await fresh_state(env)
     await fresh_state(env_b)
     start = bench_clock_start()
