@@ -81,7 +81,8 @@ class Run:
 def _second(env: Env, mqtt_port: int) -> Env:
     """B's own database, Redis db (the next db number: 14 and 15 by default)
     and MQTT broker: on one broker the two servers, one bench hall, would
-    each handle the other's calls (its device hub hears them)."""
+    each handle the other's calls (its device hub hears them). A has a
+    private broker too, so that the two are alike."""
     base, _, db = env.redis_url.rpartition("/")
     return replace(env, database=env.database + "_full", redis_url=f"{base}/{int(db) + 1}",
                    mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}")
@@ -124,8 +125,12 @@ async def private_broker(directory: Path) -> AsyncIterator[int]:
 
 
 async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int) -> Run:
-    async with private_broker(hall.path.parent) as port:
-        return await _one_run(env, _second(env, port), hall, args, run)
+    a, b = hall.path.parent / "broker-a", hall.path.parent / "broker-b"
+    a.mkdir(exist_ok=True)
+    b.mkdir(exist_ok=True)
+    async with private_broker(a) as port_a, private_broker(b) as port_b:
+        env_a = replace(env, mqtt_url=f"mqtt://127.0.0.1:{port_a}")
+        return await _one_run(env_a, _second(env, port_b), hall, args, run)
 
 
 async def _one_run(env: Env, env_b: Env, hall: BenchHall, args: argparse.Namespace,
