@@ -112,7 +112,7 @@ async def _serve_app(app: web.Application, port: int, stop: asyncio.Event) -> No
 async def _serve_hallsvc(args: argparse.Namespace, stop: asyncio.Event) -> None:
     from hallsvc.config import load_hall_file
     from hallsvc.http.app import utc_now
-    from hallsvc.server import running
+    from hallsvc.server import running, settle_heap
     from hallsvc.settings import Settings
 
     cfg = load_hall_file(args.config)
@@ -121,6 +121,7 @@ async def _serve_hallsvc(args: argparse.Namespace, stop: asyncio.Event) -> None:
     clock = (shifted_clock(datetime.fromisoformat(args.clock_start))
              if args.clock_start else utc_now)
     async with running(cfg, settings, clock=clock) as r:
+        settle_heap()  # as serve_forever does
         done = asyncio.create_task(stop.wait())
         await asyncio.wait([done, r.loops], return_when=asyncio.FIRST_COMPLETED)
         done.cancel()
