@@ -34,8 +34,10 @@ Goals: call-next p99 under 20 ms with 200 windows pressing concurrently,
 judged on two readings: at a hall's rate, and in the bursts (each press
 from its own send). The closed loop with no pause measures saturation and
 is reported as an extra. Call-next throughput on the 50k day at least 90%
-of the empty day's (closed loops). With the defaults a run takes about
-2.5 minutes (the API fill of 50,000 tickets is one of them).
+of the empty day's (closed loops; these phases are minutes apart, which on
+a shared VM makes them noisy: `bench.day_growth` measures this goal
+interleaved). With `--fill sql` a run takes about 3.5 minutes; the API fill
+of 50,000 tickets adds about a minute.
 """
 
 from __future__ import annotations
