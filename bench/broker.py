@@ -36,7 +36,15 @@ from pathlib import Path
 
 import aiomqtt
 
-from bench.common import command_line, free_port, markdown_table, median, percentile, scratch_dir
+from bench.common import (
+    command_line,
+    free_port,
+    markdown_table,
+    median,
+    percentile,
+    scratch_dir,
+    until_port_answers,
+)
 
 DEVICES = 200
 V311 = aiomqtt.ProtocolVersion.V311
@@ -83,14 +91,7 @@ async def amqtt_child(kind: str, directory: Path) -> AsyncIterator[tuple[int, in
     finally:
         os.sched_setaffinity(0, mine)
     try:
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    _, w = await asyncio.open_connection("127.0.0.1", port)
-                    w.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.1)
+        await until_port_answers(port)
         yield port, proc.pid
     finally:
         proc.terminate()

@@ -134,6 +134,19 @@ def free_port() -> int:
         return port
 
 
+async def until_port_answers(port: int, timeout: float = 30.0) -> None:
+    """Wait until a server just started accepts connections on 127.0.0.1:`port`."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            w.close()
+            return
+
+
 def _proc_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its threads."""
     with open(f"/proc/{pid}/stat") as f:

@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.broker import amqtt_child
 from bench.call_next import (
     DAY_GOAL,
     Windows,
@@ -66,6 +67,7 @@ from bench.common import (
     pin_self,
     scratch_dir,
     server_versions,
+    until_port_answers,
     uvloop_run,
     write_bench_hall,
 )
@@ -90,38 +92,26 @@ def _second(env: Env, mqtt_port: int) -> Env:
 
 @contextlib.asynccontextmanager
 async def private_broker(directory: Path) -> AsyncIterator[int]:
-    """A broker of B's own on a free port: Mosquitto where installed, else
-    hallsvc's embedded one; yields its port."""
-    port = free_port()
+    """A broker of its own on a free port: Mosquitto where installed, else
+    hallsvc's embedded one (as `bench.broker` runs it); yields its port."""
     mosquitto = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
-    async with contextlib.AsyncExitStack() as stack:
-        if mosquitto:
-            conf = directory / "mosquitto.conf"
-            conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                            "persistence false\n", encoding="utf-8")
-            proc = await asyncio.create_subprocess_exec(
-                mosquitto, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)
-
-            async def stop() -> None:
-                proc.terminate()
-                await proc.wait()
-
-            stack.push_async_callback(stop)
-        else:
-            from hallsvc.adapters.embedded import EmbeddedPorts, embedded_servers
-
-            await stack.enter_async_context(embedded_servers(
-                directory, postgres=False, redis=False, mqtt=True,
-                ports=EmbeddedPorts(0, 0, port)))
-        for _ in range(100):
-            try:
-                _, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
+    if mosquitto is None:
+        async with amqtt_child("hallsvc", directory) as (port, _):
+            yield port
+        return
+    port = free_port()
+    conf = directory / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+                    encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        mosquitto, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await until_port_answers(port)
         yield port
+    finally:
+        proc.terminate()
+        await proc.wait()
 
 
 async def one_run(env: Env, hall: BenchHall, args: argparse.Namespace, run: int) -> Run:
