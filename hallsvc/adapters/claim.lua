@@ -1,8 +1,10 @@
--- KEYS: ready, window hash, queue. ARGV: the call's time (epoch ms). Takes the head of the queue the policy
--- chose, in the same step that marks the window busy: returns the member, or
--- a code. If another window took the chosen head a moment ago, this is the
--- next in the same line (same service and class: as eligible, and first in
--- line now); insisting on the chosen one would make every busy window retry.
+-- KEYS: ready, window hash, queue. ARGV: the call's time (epoch ms, kept
+-- beside the current ticket: Q1's estimate reads how long it has been served).
+-- Takes the head of the queue the policy chose, in the same step that marks
+-- the window busy: returns the member, or a code. If another window took the
+-- chosen head a moment ago, this is the next in the same line (same service
+-- and class: as eligible, and first in line now); insisting on the chosen one
+-- would make every busy window retry.
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local w = redis.call('HMGET', KEYS[2], 'state', 'current')
 if w[1] ~= 'open' then return -2 end

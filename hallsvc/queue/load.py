@@ -81,6 +81,6 @@ def hall_load(cfg: HallConfig, views: Mapping[str, WindowView], waiting: Waiting
         WindowView(v.id, v.kind, v.services, windows.get(v.id, (WindowState.CLOSED, False))[0],
                    v.takes_overflow, v.overflow_services)
         for v in views.values())
-    busy = frozenset(w for w, (_, serving) in windows.items() if serving)
+    busy = frozenset(w for w, (_, someone) in windows.items() if someone)
     return HallLoad(services, states, busy,
                     {w: at for w, at in (serving or {}).items() if w in busy})
