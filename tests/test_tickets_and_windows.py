@@ -323,6 +323,38 @@ async def test_the_estimate_counts_how_long_the_window_has_been_serving(
     assert await estimate() == (2, nine_in + 20)  # rebuilt: the call time from the record
 
 
+async def test_a_waiting_ticket_tells_its_place_and_wait_on_request(
+        hall: HallUnderTest) -> None:
+    """Q1 on request: while a ticket waits, GET tells how many go before it
+    (Q4: a priority ticket of its service too) and its estimated wait from
+    now; once called, neither."""
+    c = hall.client
+    token = await c.login("clerk1", "W01")  # the only open window for A01 (10 min)
+    await c.issue("A01")
+    await c.press(token, "W01", "call-next")  # W01 busy from minute 0
+    second = await c.issue("A01")
+    third = await c.issue("A01")
+    assert third["ahead"] == 1
+    hall.clock.advance(minutes=9)
+    hall.running.hall.queue.reading.forget()  # read the hall now
+
+    async def standing(number: str) -> tuple[str, Any, Any]:
+        status, body = await c.call("GET", f"/api/v1/tickets/{number}", token=KIOSK_KEY)
+        assert status == 200, body
+        return body["state"], body["ahead"], body["estimated_wait_minutes"]
+
+    nine_in = round(time_left_ms(9 * 60_000, 10 * 60_000) / 60_000)
+    number = third["ticket"]["number"]
+    assert await standing(number) == ("waiting", 1, nine_in + 10)  # one before it
+    await c.issue("A01", priority="urgent")  # Q4: goes before both
+    assert (await standing(number))[1] == 2
+    await c.press(token, "W01", "finish")
+    await c.press(token, "W01", "call-next")  # the urgent one
+    await c.press(token, "W01", "finish")
+    await c.press(token, "W01", "call-next")
+    assert await standing(second["ticket"]["number"]) == ("called", None, None)
+
+
 async def test_a_reading_begun_before_a_finish_keeps_the_finish_average(
         hall: HallUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Q1, Q3: the hall reading (once a second) is a copy; one that Redis

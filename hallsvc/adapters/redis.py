@@ -255,15 +255,26 @@ class HotState:
 
     async def enqueue(self, t: WaitingTicket) -> int:
         """Put a ticket in its queue; returns how many wait ahead of it."""
+        ahead = await self._ahead(t, "add")
+        assert ahead is not None
+        return ahead
+
+    async def ahead(self, t: WaitingTicket) -> int | None:
+        """How many wait ahead of a ticket in its queue, counted as `enqueue`
+        counts; None if it is not waiting there (called meanwhile)."""
+        return await self._ahead(t, "count")
+
+    async def _ahead(self, t: WaitingTicket, mode: str) -> int | None:
         own = self._queue(t)
         before = ([self._class_queue(t.service, c) for c in _PRIORITY_CLASSES]
                   if t.window is None else [])
         ahead = await self._run(self._enqueue, [self._p + "ready", own]
-                                + [k for k in before if k != own], [t.order, _member(t)])
+                                + [k for k in before if k != own],
+                                [t.order, _member(t), mode])
         if ahead == -1:
             raise NoHotState
         assert isinstance(ahead, int)
-        return ahead
+        return None if ahead == -2 else ahead
 
     async def snapshot(self, window: str, services: Iterable[str], k: int = 1) -> Snapshot:
         """The window's state, and the head(s) and length of every queue it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -28,11 +28,15 @@ SESSION_HOURS = 12
 _sms_encoder = msgspec.msgpack.Encoder()
 
 
+def _ticket_fields(t: TicketRow) -> dict[str, Any]:
+    return {"number": t.number, "service": t.service_code, "state": t.state,
+            "priority": t.priority, "channel": t.channel, "service_day": t.service_day,
+            "issued_at": t.issued_at, "window": t.window_id, "clerk": t.clerk,
+            "recalls": t.recalls, "called_at": t.called_at, "finished_at": t.finished_at}
+
+
 def ticket_view(t: TicketRow) -> s.TicketView:
-    return s.TicketView(number=t.number, service=t.service_code, state=t.state,
-                        priority=t.priority, channel=t.channel, service_day=t.service_day,
-                        issued_at=t.issued_at, window=t.window_id, clerk=t.clerk,
-                        recalls=t.recalls, called_at=t.called_at, finished_at=t.finished_at)
+    return s.TicketView(**_ticket_fields(t))
 
 
 def _who(call: Call) -> Principal:
@@ -171,10 +175,14 @@ async def sms_inbound(hall: Hall, call: Call) -> s.SmsReply:
     return s.SmsReply(to=body.sender, text=text, ticket=number)
 
 
-@api.op("GET", "/api/v1/tickets/{number}", summary="A ticket of today, with its state",
-        tag="tickets", response=s.TicketView, right=Right.READ_QUEUE, errors=(404,))
-async def get_ticket(hall: Hall, call: Call) -> s.TicketView:
-    return ticket_view(await hall.queue.ticket(call.path["number"], call.now))
+@api.op("GET", "/api/v1/tickets/{number}",
+        summary="A ticket of today, with its state and, while it waits, its place and "
+                "estimated wait (Q1)",
+        tag="tickets", response=s.TicketStanding, right=Right.READ_QUEUE, errors=(404,))
+async def get_ticket(hall: Hall, call: Call) -> s.TicketStanding:
+    st = await hall.queue.standing(call.path["number"], call.now)
+    return s.TicketStanding(**_ticket_fields(st.ticket), ahead=st.ahead,
+                            estimated_wait_minutes=st.estimated_wait_minutes)
 
 
 @api.op("POST", "/api/v1/tickets/{number}/restore",

@@ -106,6 +106,14 @@ class TicketView(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
     finished_at: datetime | None = None
 
 
+class TicketStanding(TicketView, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A ticket with, while it waits, how many go before it and the
+    estimated wait from now (Q1); both null once it is called or done."""
+
+    ahead: int | None = None
+    estimated_wait_minutes: int | None = None
+
+
 class TicketIssued(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
     ticket: TicketView
     ahead: int

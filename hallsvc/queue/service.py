@@ -64,6 +64,13 @@ class Issued:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    ticket: TicketRow
+    ahead: int | None  # None: not waiting
+    estimated_wait_minutes: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Called:
     ticket: TicketRow
     reason: str
@@ -216,6 +223,18 @@ class QueueService:
         waiting = _waiting(ticket)
         ahead = await self._hot(now, lambda: self.hot.enqueue(waiting))
         return Issued(ticket, ahead, await self.estimate_minutes(waiting, ahead, now), replay)
+
+    async def standing(self, number: str, now: datetime) -> Standing:
+        """Q1 on request: a ticket of today and, while it waits, how many go
+        before it and the estimated wait from now."""
+        row = await self.ticket(number, now)
+        if row.state != "waiting":
+            return Standing(row, None, None)
+        waiting = _waiting(row)
+        ahead = await self._hot(now, partial(self.hot.ahead, waiting))
+        if ahead is None:  # called a moment ago: the record has not caught up
+            return Standing(row, None, None)
+        return Standing(row, ahead, await self.estimate_minutes(waiting, ahead, now))
 
     async def estimate_minutes(self, ticket: WaitingTicket, ahead: int, now: datetime) -> int:
         """Q1: from the live rate of the windows that may serve it, the proxy
